@@ -1,0 +1,30 @@
+"""audiozoo: pretrained audio models (BEATs, AST, EAT, BYOL-A, PretrainedSED) in the Hugging Face stack."""
+from setuptools import find_packages, setup
+
+setup(
+    name="audiozoo",
+    version="0.1.0",
+    description="Published pretrained audio models as exact, fast Hugging Face transformers ports",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    package_data={"audiozoo": ["data/*.csv", "data/*.md"]},
+    install_requires=[
+        # torch: install the CPU build first (`pip install torch==2.13.0`); any 2.x satisfies this range.
+        "torch>=2.4",
+        "transformers>=5.0,<6",
+        "accelerate>=1.0",
+        "datasets>=3.0",
+        "evaluate>=0.4",
+        "safetensors>=0.4",
+        "huggingface_hub>=0.30",
+        "soundfile>=0.12",
+        "soxr>=0.3",
+        "numpy>=1.24",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+    entry_points={"console_scripts": ["audiozoo=audiozoo.cli:main"]},
+)

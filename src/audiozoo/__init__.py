@@ -1,0 +1,29 @@
+"""audiozoo: published pretrained audio models as exact, fast Hugging Face transformers ports.
+
+Importing the package registers every model with the transformers Auto classes and the pipelines.
+"""
+
+from .models.beats import (
+    BeatsAcousticTokenizerModel,
+    BeatsConfig,
+    BeatsFeatureExtractor,
+    BeatsForAudioClassification,
+    BeatsForAudioFrameClassification,
+    BeatsModel,
+    BeatsTokenizerConfig,
+)
+from .registration import register_models
+
+register_models()
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BeatsAcousticTokenizerModel",
+    "BeatsConfig",
+    "BeatsFeatureExtractor",
+    "BeatsForAudioClassification",
+    "BeatsForAudioFrameClassification",
+    "BeatsModel",
+    "BeatsTokenizerConfig",
+]

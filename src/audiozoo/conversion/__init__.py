@@ -1,0 +1,1 @@
+"""Original checkpoints -> audiozoo models, one module per family (importable and tested)."""

@@ -1,0 +1,102 @@
+"""Batching of raw waveforms for the feature extractors: validation, padding, masks.
+
+Every feature extractor of the package takes mono float waveforms at its own sampling rate. This module
+turns whatever the caller passed (one array, a list of arrays or tensors, a 2-D batch) into one padded
+float tensor plus per-item lengths, and refuses input that would give a silently wrong answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+ArrayLike = np.ndarray | torch.Tensor | Sequence[float]
+
+
+def _as_tensor(item, index: int) -> torch.Tensor:
+    if isinstance(item, torch.Tensor):
+        tensor = item.detach()
+    elif isinstance(item, np.ndarray):
+        tensor = torch.from_numpy(np.ascontiguousarray(item))
+    elif isinstance(item, (list, tuple)) and all(isinstance(value, (int, float)) for value in item):
+        tensor = torch.tensor(item, dtype=torch.float32)
+    else:
+        raise TypeError(f"waveform {index}: expected a numpy array or torch tensor, got {type(item).__name__}")
+    if not torch.is_floating_point(tensor):
+        raise TypeError(
+            f"waveform {index}: expected floating-point samples in [-1, 1], got dtype {tensor.dtype}. "
+            "Convert integer PCM first, e.g. audiozoo.audio.to_float32(array) (int16 is divided by 32768)."
+        )
+    return tensor
+
+
+def split_batch(raw_audio) -> list[torch.Tensor]:
+    """One waveform, a list of waveforms, or a 2-D [batch, samples] array -> list of 1-D tensors."""
+    if isinstance(raw_audio, (np.ndarray, torch.Tensor)):
+        if raw_audio.ndim == 1:
+            return [_as_tensor(raw_audio, 0)]
+        if raw_audio.ndim == 2:
+            return [_as_tensor(row, index) for index, row in enumerate(raw_audio)]
+        raise ValueError(
+            f"expected a mono waveform [samples] or a batch [batch, samples], got an array of shape "
+            f"{tuple(raw_audio.shape)}"
+        )
+    if isinstance(raw_audio, (list, tuple)):
+        if len(raw_audio) == 0:
+            raise ValueError("expected at least one waveform, got an empty list")
+        if all(isinstance(value, (int, float)) for value in raw_audio):
+            return [_as_tensor(list(raw_audio), 0)]
+        items = [_as_tensor(item, index) for index, item in enumerate(raw_audio)]
+        for index, item in enumerate(items):
+            if item.ndim != 1:
+                raise ValueError(
+                    f"waveform {index}: expected a mono 1-D waveform, got shape {tuple(item.shape)}. "
+                    "Down-mix multi-channel audio first (audiozoo.audio.to_mono)."
+                )
+        return items
+    raise TypeError(f"expected waveform(s) as numpy arrays or torch tensors, got {type(raw_audio).__name__}")
+
+
+def check_waveforms(waveforms: list[torch.Tensor], min_samples: int, sampling_rate: int) -> None:
+    """Refuse empty, too short or non-finite waveforms, naming the item and what was expected."""
+    for index, waveform in enumerate(waveforms):
+        if waveform.numel() == 0:
+            raise ValueError(f"waveform {index} is empty")
+        if waveform.numel() < min_samples:
+            raise ValueError(
+                f"waveform {index} has {waveform.numel()} samples ({waveform.numel() / sampling_rate:.4f} s); "
+                f"the model needs at least {min_samples} samples ({min_samples / sampling_rate:.4f} s at "
+                f"{sampling_rate} Hz). A 2-D array is read as [batch, samples]; down-mix stereo first."
+            )
+        finite = torch.isfinite(waveform)
+        if not bool(finite.all()):
+            bad = (~finite).nonzero().flatten()
+            raise ValueError(
+                f"waveform {index} has {bad.numel()} NaN/Inf samples (first at sample {int(bad[0])}); "
+                "expected finite values in [-1, 1]"
+            )
+
+
+def pad_waveforms(
+    waveforms: list[torch.Tensor], padding_value: float = 0.0, device: str | torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to the longest item -> ([B, N] float32, [B] lengths)."""
+    lengths = torch.tensor([waveform.numel() for waveform in waveforms], dtype=torch.long)
+    batch = torch.full((len(waveforms), int(lengths.max())), padding_value, dtype=torch.float32)
+    for index, waveform in enumerate(waveforms):
+        batch[index, : waveform.numel()] = waveform.to(torch.float32)
+    if device is not None:
+        batch, lengths = batch.to(device), lengths.to(device)
+    return batch, lengths
+
+
+def check_sampling_rate(given: int | None, expected: int, extractor: str) -> None:
+    """A wrong rate is an error, never a silent wrong answer."""
+    if given is not None and int(given) != int(expected):
+        raise ValueError(
+            f"{extractor} expects audio sampled at {expected} Hz, got sampling_rate={given}. Resample first "
+            f"(audiozoo.audio.resample(array, {given}, {expected})), or use pipeline('audio-classification') "
+            "or the audiozoo CLI, which resample."
+        )

@@ -1,0 +1,22 @@
+"""BEATs audio encoder, fine-tuned classifier, frame classifier and acoustic tokenizer."""
+
+from .configuration_beats import BeatsConfig, BeatsTokenizerConfig
+from .feature_extraction_beats import BeatsFeatureExtractor
+from .modeling_beats import (
+    BeatsAcousticTokenizerModel,
+    BeatsForAudioClassification,
+    BeatsForAudioFrameClassification,
+    BeatsModel,
+    BeatsPreTrainedModel,
+)
+
+__all__ = [
+    "BeatsAcousticTokenizerModel",
+    "BeatsConfig",
+    "BeatsFeatureExtractor",
+    "BeatsForAudioClassification",
+    "BeatsForAudioFrameClassification",
+    "BeatsModel",
+    "BeatsPreTrainedModel",
+    "BeatsTokenizerConfig",
+]

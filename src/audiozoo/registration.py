@@ -1,0 +1,34 @@
+"""Registration of every audiozoo model with the transformers Auto classes (run once, on `import audiozoo`)."""
+
+from __future__ import annotations
+
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForAudioFrameClassification,
+)
+
+from .models.beats import (
+    BeatsAcousticTokenizerModel,
+    BeatsConfig,
+    BeatsFeatureExtractor,
+    BeatsForAudioClassification,
+    BeatsForAudioFrameClassification,
+    BeatsModel,
+    BeatsTokenizerConfig,
+)
+
+
+def register_models() -> None:
+    """Make AutoConfig / AutoModel* / AutoFeatureExtractor resolve our `model_type`s to our classes."""
+    AutoConfig.register(BeatsConfig.model_type, BeatsConfig, exist_ok=True)
+    AutoModel.register(BeatsConfig, BeatsModel, exist_ok=True)
+    AutoModelForAudioClassification.register(BeatsConfig, BeatsForAudioClassification, exist_ok=True)
+    AutoModelForAudioFrameClassification.register(BeatsConfig, BeatsForAudioFrameClassification, exist_ok=True)
+    AutoFeatureExtractor.register(BeatsConfig, BeatsFeatureExtractor, exist_ok=True)
+
+    AutoConfig.register(BeatsTokenizerConfig.model_type, BeatsTokenizerConfig, exist_ok=True)
+    AutoModel.register(BeatsTokenizerConfig, BeatsAcousticTokenizerModel, exist_ok=True)
+    AutoFeatureExtractor.register(BeatsTokenizerConfig, BeatsFeatureExtractor, exist_ok=True)
