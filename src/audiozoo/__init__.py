@@ -12,9 +12,11 @@ from .models.beats import (
     BeatsModel,
     BeatsTokenizerConfig,
 )
+from .pipelines import register_audio_classification_pipeline
 from .registration import register_models
 
 register_models()
+register_audio_classification_pipeline()
 
 __version__ = "0.1.0"
 

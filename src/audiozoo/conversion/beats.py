@@ -217,3 +217,34 @@ def convert_beats_checkpoint(
         sampling_rate=config.sampling_rate, num_mel_bins=config.num_mel_bins, patch_size=config.patch_size
     )
     return model.eval(), feature_extractor
+
+
+def convert_and_save(
+    checkpoint_path: str | Path,
+    output_dir: str | Path,
+    *,
+    push_to_hub: str | None = None,
+    fold_weight_norm: bool = False,
+) -> Path:
+    """Convert and write OUT/{config.json, model.safetensors, preprocessor_config.json, README.md}.
+
+    The written folder is reloaded with the Auto classes and its outputs compared with the in-memory model, so
+    a folder that does not round-trip is never reported as converted.
+    """
+    from ..model_cards import find_release, render_model_card
+    from .verify import verify_round_trip
+
+    output_dir = Path(output_dir)
+    model, feature_extractor = convert_beats_checkpoint(checkpoint_path, fold_weight_norm=fold_weight_norm)
+    model.save_pretrained(output_dir)
+    feature_extractor.save_pretrained(output_dir)
+    release = find_release(Path(checkpoint_path).name)
+    (output_dir / "README.md").write_text(render_model_card(release, model.config), encoding="utf-8")
+    verify_round_trip(model, feature_extractor, output_dir)
+    if push_to_hub:
+        model.push_to_hub(push_to_hub)
+        feature_extractor.push_to_hub(push_to_hub)
+        from huggingface_hub import upload_file
+
+        upload_file(path_or_fileobj=str(output_dir / "README.md"), path_in_repo="README.md", repo_id=push_to_hub)
+    return output_dir

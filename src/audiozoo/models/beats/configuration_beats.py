@@ -63,6 +63,10 @@ class BeatsConfig(PreTrainedConfig):
         classifier_dropout: dropout before the per-patch classifier.
         label_mids: AudioSet MIDs of the labels, in id order, when the checkpoint has them.
         num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
+        padding_mask_rule: how the frame mask becomes a patch mask. "original" (default, for parity): the
+            unilm chunk rule, where a patch is padding only if all frames of its chunk of the flattened sequence
+            are, so a partly padded time step counts as audio. "exact": a time step is audio only if all of its
+            frames are, which makes a clip's outputs independent of how it is padded in a batch.
     """
 
     model_type = "audiozoo-beats"
@@ -97,6 +101,7 @@ class BeatsConfig(PreTrainedConfig):
     num_mel_bins: int = 128
     sampling_rate: int = 16000
     frame_shift_ms: float = 10.0
+    padding_mask_rule: str = "original"
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -120,6 +125,8 @@ class BeatsConfig(PreTrainedConfig):
                 f"hidden_size ({self.hidden_size}) must be divisible by num_conv_pos_embedding_groups "
                 f"({self.num_conv_pos_embedding_groups})"
             )
+        if self.padding_mask_rule not in ("original", "exact"):
+            raise ValueError(f"padding_mask_rule must be 'original' or 'exact', got {self.padding_mask_rule!r}")
         if self.patch_size <= 0 or self.num_mel_bins < self.patch_size:
             raise ValueError(
                 f"patch_size must be in [1, num_mel_bins={self.num_mel_bins}], got {self.patch_size}"

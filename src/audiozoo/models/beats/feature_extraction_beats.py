@@ -28,6 +28,9 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         waveform_scale: samples are multiplied by this first (2**15: int16 range, as the original).
         mean, std: normalisation statistics; the original divides by 2 * std.
         patch_size: frames per patch (only used to refuse clips shorter than one patch).
+        padding_mask_rule: "original" (default): a frame is padding only if its whole chunk of samples is, as
+            the original reduces the sample mask; "exact": a frame is audio only if its window lies inside the
+            clip (use with a model whose config has the same rule, for batch-independent outputs).
     """
 
     model_input_names = ["input_values", "attention_mask"]
@@ -42,6 +45,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         mean: float = 15.41663,
         std: float = 6.55582,
         patch_size: int = 16,
+        padding_mask_rule: str = "original",
         padding_value: float = 0.0,
         return_attention_mask: bool = False,
         **kwargs,
@@ -60,6 +64,9 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         self.mean = mean
         self.std = std
         self.patch_size = patch_size
+        if padding_mask_rule not in ("original", "exact"):
+            raise ValueError(f"padding_mask_rule must be 'original' or 'exact', got {padding_mask_rule!r}")
+        self.padding_mask_rule = padding_mask_rule
         self._fbank: KaldiFbank | None = None
 
     @property
@@ -75,11 +82,22 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         return self._fbank
 
     @property
+    def _frame_length_and_shift(self) -> tuple[int, int]:
+        return int(self.sampling_rate * self.frame_length_ms / 1000), int(self.sampling_rate * self.frame_shift_ms / 1000)
+
+    @property
     def min_samples(self) -> int:
         """Samples needed for one patch (`patch_size` frames)."""
-        frame_length = int(self.sampling_rate * self.frame_length_ms / 1000)
-        frame_shift = int(self.sampling_rate * self.frame_shift_ms / 1000)
+        frame_length, frame_shift = self._frame_length_and_shift
         return frame_length + (self.patch_size - 1) * frame_shift
+
+    def frame_mask(self, lengths: torch.Tensor, num_samples: int, num_frames: int) -> torch.Tensor:
+        """[B] clip lengths -> [B, T] frame mask under `padding_mask_rule`."""
+        if self.padding_mask_rule == "original":
+            sample_mask = lengths_to_valid_mask(lengths, num_samples)
+            return reduce_valid_mask_by_chunks(sample_mask, num_frames)
+        frame_length, frame_shift = self._frame_length_and_shift
+        return lengths_to_valid_mask(1 + (lengths - frame_length) // frame_shift, num_frames)
 
     def to_dict(self) -> dict:
         output = super().to_dict()
@@ -121,8 +139,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         uneven = bool((lengths != lengths.max()).any())
         wants_mask = return_attention_mask if return_attention_mask is not None else (uneven or self.return_attention_mask)
         if wants_mask:
-            sample_mask = lengths_to_valid_mask(lengths, batch.shape[1])
-            data["attention_mask"] = reduce_valid_mask_by_chunks(sample_mask, features.shape[1]).long()
+            data["attention_mask"] = self.frame_mask(lengths, batch.shape[1], features.shape[1]).long()
         if return_tensors == "np":
             data = {key: value.cpu().numpy() for key, value in data.items()}
         elif return_tensors not in ("pt", None):

@@ -397,6 +397,16 @@ class BeatsModel(BeatsPreTrainedModel):
                 f"got {tuple(attention_mask.shape)}"
             )
 
+    def patch_mask(self, frame_mask: torch.Tensor, num_patches: int) -> torch.Tensor:
+        """[B, T] frame mask -> [B, P] patch mask under `config.padding_mask_rule`."""
+        if self.config.padding_mask_rule == "original":
+            return reduce_valid_mask_by_chunks(frame_mask, num_patches)
+        bands = self.config.num_frequency_patches
+        steps = num_patches // bands
+        size = self.config.patch_size
+        valid_steps = frame_mask[:, : steps * size].reshape(frame_mask.shape[0], steps, size).all(dim=-1)
+        return valid_steps.repeat_interleave(bands, dim=1)
+
     def forward(
         self,
         input_values: torch.Tensor,
@@ -409,8 +419,9 @@ class BeatsModel(BeatsPreTrainedModel):
         """
         Args:
             input_values: [B, T, num_mel_bins] normalised filterbank.
-            attention_mask: [B, T] frame mask, 1 on frames computed from real audio. Reduced to patches the
-                way the original does (a patch is padding only if all of its chunk of frames is).
+            attention_mask: [B, T] frame mask, 1 on frames computed from real audio, reduced to patches
+                by `config.padding_mask_rule` (by default as the original: a patch is padding only if all of
+                its chunk of frames is).
         """
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
@@ -422,7 +433,7 @@ class BeatsModel(BeatsPreTrainedModel):
         tokens = self.patch_embedding(input_values)
         valid_mask = None
         if attention_mask is not None:
-            valid_mask = reduce_valid_mask_by_chunks(attention_mask, tokens.shape[1])
+            valid_mask = self.patch_mask(attention_mask.bool(), tokens.shape[1])
         last, hidden_states, attentions = self.encoder(tokens, valid_mask, output_hidden_states, output_attentions)
         output = BeatsModelOutput(
             last_hidden_state=last, attention_mask=valid_mask, hidden_states=hidden_states, attentions=attentions

@@ -1,0 +1,153 @@
+"""`audiozoo` command line: classify, embed and convert.
+
+    audiozoo classify FILE... --model DIR_OR_HUB_ID [--top-k K]
+    audiozoo embed FILE... --model DIR_OR_HUB_ID --output X.npy|X.safetensors [--level clip|frame]
+    audiozoo convert beats --checkpoint_path ORIG.pt --pytorch_dump_folder_path OUT [--push_to_hub REPO]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3); any rate, any channels")
+    parser.add_argument("--model", required=True, help="converted model folder or Hugging Face Hub id")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def _load_waveforms(files: list[str], sampling_rate: int) -> list[np.ndarray]:
+    from .pipelines.audio_input import decode_audio_input
+
+    return [decode_audio_input(path, sampling_rate) for path in files]
+
+
+def classify(args: argparse.Namespace) -> int:
+    """Print the top labels of each file (one clip at a time, so results never depend on batch padding)."""
+    from transformers import pipeline
+
+    classifier = pipeline("audio-classification", model=args.model, device=args.device, dtype=torch.float32)
+    results = {}
+    for path in args.files:
+        scores = classifier(path, top_k=args.top_k)
+        results[path] = scores
+        if not args.json:
+            print(path)
+            for entry in scores:
+                print(f"  {entry['score']:.4f}  {entry['label']}")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 0
+
+
+def embed(args: argparse.Namespace) -> int:
+    """Write clip embeddings [N, C] (mean of the valid encoder tokens) or per-file frame embeddings [T, C]."""
+    from transformers import AutoFeatureExtractor, AutoModel
+
+    from .heads import masked_mean, time_major_patches_to_frames
+
+    output = Path(args.output)
+    if output.suffix not in (".npy", ".safetensors"):
+        raise SystemExit(f"--output must end in .npy or .safetensors, got {output.name}")
+    feature_extractor = AutoFeatureExtractor.from_pretrained(args.model)
+    model = AutoModel.from_pretrained(args.model, dtype=torch.float32).to(args.device).eval()
+    embeddings = []
+    for waveform in _load_waveforms(args.files, feature_extractor.sampling_rate):
+        inputs = feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, device=args.device)
+        with torch.no_grad():
+            encoded = model(**inputs)
+        tokens = encoded.last_hidden_state
+        if args.level == "clip":
+            pooled = getattr(encoded, "pooler_output", None)
+            vector = pooled if pooled is not None else masked_mean(tokens, encoded.attention_mask)
+            embeddings.append(vector[0].cpu().numpy())
+        else:
+            frames, _ = time_major_patches_to_frames(tokens, model.config.num_frequency_patches, encoded.attention_mask)
+            embeddings.append(frames[0].cpu().numpy())
+
+    names = [str(path) for path in args.files]
+    if output.suffix == ".safetensors":
+        from safetensors.numpy import save_file
+
+        if args.level == "clip":
+            tensors = {"embeddings": np.stack(embeddings)}
+        else:
+            tensors = {f"frames_{index}": frames for index, frames in enumerate(embeddings)}
+        metadata = {"files": json.dumps(names), "level": args.level, "model": str(args.model)}
+        if args.level == "frame":
+            metadata["frame_rate"] = str(model.config.frame_rate)
+        save_file(tensors, str(output), metadata=metadata)
+    else:
+        shapes = {item.shape for item in embeddings}
+        if len(shapes) != 1:
+            raise SystemExit(
+                f"frame embeddings of different lengths {sorted(shapes)} cannot go in one .npy; use .safetensors"
+            )
+        np.save(output, np.stack(embeddings))
+    print(f"wrote {len(embeddings)} {args.level} embeddings of shape {embeddings[0].shape} to {output}")
+    return 0
+
+
+def convert(args: argparse.Namespace) -> int:
+    """Dispatch to the family's conversion (same arguments as conversion_scripts/convert_<family>_original_to_hf.py)."""
+    if args.family == "beats":
+        from .conversion.beats import convert_and_save
+
+        out = convert_and_save(
+            args.checkpoint_path,
+            args.pytorch_dump_folder_path,
+            push_to_hub=args.push_to_hub,
+            fold_weight_norm=args.fold_weight_norm,
+        )
+        print(f"converted {args.checkpoint_path} -> {out}")
+        return 0
+    raise SystemExit(f"unknown family {args.family!r}")
+
+
+def add_beats_conversion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint_path", required=True, help="original BEATs / tokenizer .pt file")
+    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
+    parser.add_argument("--push_to_hub", default=None, help="also upload to this Hub repo id")
+    parser.add_argument(
+        "--fold_weight_norm", action="store_true", help="store the positional convolution as a plain weight"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="audiozoo", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    classify_parser = commands.add_parser("classify", help="print the top labels of audio files")
+    _add_inference_arguments(classify_parser)
+    classify_parser.add_argument("--top-k", type=int, default=5, help="labels per file")
+    classify_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    classify_parser.set_defaults(handler=classify)
+
+    embed_parser = commands.add_parser("embed", help="write clip or frame embeddings of audio files")
+    _add_inference_arguments(embed_parser)
+    embed_parser.add_argument("--output", required=True, help="X.npy or X.safetensors")
+    embed_parser.add_argument("--level", choices=("clip", "frame"), default="clip")
+    embed_parser.set_defaults(handler=embed)
+
+    convert_parser = commands.add_parser("convert", help="convert an original checkpoint")
+    families = convert_parser.add_subparsers(dest="family", required=True)
+    add_beats_conversion_arguments(families.add_parser("beats", help="BEATs, fine-tuned BEATs or a BEATs tokenizer"))
+    convert_parser.set_defaults(handler=convert)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import audiozoo  # noqa: F401  (registers the models and pipelines)
+
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

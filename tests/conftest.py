@@ -1,0 +1,68 @@
+"""Shared fixtures: parity cases copied from ../shared/parity and models converted from them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import audiozoo  # noqa: F401  (registers the Auto classes)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PARITY = FIXTURES / "parity"
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_CLIP = REPO / "examples" / "audio" / "clip_a_16k_4s.wav"
+
+
+@dataclass
+class ParityCase:
+    name: str
+    spec: dict
+    inputs: dict[str, torch.Tensor]
+    expected: dict[str, torch.Tensor]
+
+    @property
+    def checkpoint(self) -> Path:
+        return PARITY / self.name / self.spec["checkpoint"]
+
+    def tolerance(self, tensor: str) -> dict[str, float]:
+        """atol/rtol for `tensor` from case.json (a per-tensor entry wins over the case default)."""
+        tolerance = self.spec["tolerance"]
+        specific = tolerance.get("per_tensor", {}).get(tensor)
+        if isinstance(specific, dict):
+            return {"atol": specific["atol"], "rtol": specific["rtol"]}
+        if specific == "exact":
+            return {"atol": 0.0, "rtol": 0.0}
+        return {"atol": tolerance["atol"], "rtol": tolerance["rtol"]}
+
+    def unpadded_waveforms(self) -> list[torch.Tensor]:
+        """The case's clips without their zero padding (what a user would pass to the feature extractor)."""
+        valid = ~self.inputs["padding_mask"]
+        return [wave[mask] for wave, mask in zip(self.inputs["waveforms"], valid)]
+
+
+def load_case(name: str) -> ParityCase:
+    folder = PARITY / name
+    spec = json.loads((folder / "case.json").read_text())
+    return ParityCase(name, spec, load_file(folder / "inputs.safetensors"), load_file(folder / "expected.safetensors"))
+
+
+@pytest.fixture(scope="session")
+def converted_dir(tmp_path_factory):
+    """Convert a parity case once per session with the conversion entry point; returns its output folder."""
+    from audiozoo.conversion.beats import convert_and_save
+
+    cache: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            out = tmp_path_factory.mktemp(name)
+            convert_and_save(load_case(name).checkpoint, out)
+            cache[name] = out
+        return cache[name]
+
+    return get
