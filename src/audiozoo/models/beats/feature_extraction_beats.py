@@ -50,6 +50,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask: bool = False,
         **kwargs,
     ):
+        kwargs.pop("feature_size", None)  # saved by the base class; always num_mel_bins here
         super().__init__(
             feature_size=num_mel_bins,
             sampling_rate=sampling_rate,

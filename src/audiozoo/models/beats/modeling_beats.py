@@ -453,11 +453,8 @@ def pool_patch_logits(patch_logits: torch.Tensor, valid_mask: torch.Tensor | Non
     return patch_logits.mean(dim=1)
 
 
-class BeatsForAudioClassification(BeatsPreTrainedModel):
-    """BEATs with the original fine-tuned head: a linear classifier per patch, averaged over valid patches.
-
-    Returns logits (apply a sigmoid for the multi-label AudioSet checkpoints; the pipeline does).
-    """
+class _BeatsWithPatchClassifier(BeatsPreTrainedModel):
+    """The encoder plus the original fine-tuned predictor: dropout and a linear classifier on every patch."""
 
     def __init__(self, config: BeatsConfig):
         super().__init__(config)
@@ -465,6 +462,25 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
+
+    def _encode_and_classify_patches(
+        self, input_values, attention_mask, output_hidden_states, output_attentions
+    ) -> tuple[BeatsModelOutput, torch.Tensor]:
+        encoded = self.beats(
+            input_values,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            return_dict=True,
+        )
+        return encoded, self.classifier(self.dropout(encoded.last_hidden_state))
+
+
+class BeatsForAudioClassification(_BeatsWithPatchClassifier):
+    """BEATs with the original fine-tuned head: a linear classifier per patch, averaged over valid patches.
+
+    Returns logits (apply a sigmoid for the multi-label AudioSet checkpoints; the pipeline does).
+    """
 
     def forward(
         self,
@@ -478,14 +494,9 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
     ) -> AudioClassifierOutput | tuple:
         """`labels`: [B] class ids (single-label) or [B, C] floats (multi-label), per `config.problem_type`."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self.beats(
-            input_values,
-            attention_mask=attention_mask,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-            return_dict=True,
+        encoded, patch_logits = self._encode_and_classify_patches(
+            input_values, attention_mask, output_hidden_states, output_attentions
         )
-        patch_logits = self.classifier(self.dropout(encoded.last_hidden_state))
         logits = pool_patch_logits(patch_logits, encoded.attention_mask)
         loss = None
         if labels is not None:
@@ -501,20 +512,13 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class BeatsForAudioFrameClassification(BeatsPreTrainedModel):
+class BeatsForAudioFrameClassification(_BeatsWithPatchClassifier):
     """Per-time-step logits: the per-patch classifier averaged over the frequency patches of each time step.
 
     One step spans `patch_size` filterbank frames (160 ms for the released models): `config.frame_rate`
     steps per second. Loaded from a fine-tuned checkpoint, the classifier is the original predictor, so
     `clip_logits` equal [`BeatsForAudioClassification`]'s logits.
     """
-
-    def __init__(self, config: BeatsConfig):
-        super().__init__(config)
-        self.beats = BeatsModel(config)
-        self.dropout = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
 
     def forward(
         self,
@@ -529,14 +533,9 @@ class BeatsForAudioFrameClassification(BeatsPreTrainedModel):
     ) -> AudioFrameClassifierOutput | tuple:
         """`labels`: float frame targets [B, T', C] (T' = time steps); `clip_labels`: optional [B, C]."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self.beats(
-            input_values,
-            attention_mask=attention_mask,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-            return_dict=True,
+        encoded, patch_logits = self._encode_and_classify_patches(
+            input_values, attention_mask, output_hidden_states, output_attentions
         )
-        patch_logits = self.classifier(self.dropout(encoded.last_hidden_state))
         frame_logits, frame_mask = time_major_patches_to_frames(
             patch_logits, self.config.num_frequency_patches, encoded.attention_mask
         )
