@@ -265,3 +265,27 @@ def test_model_refuses_wrong_input_shapes():
         model(torch.zeros(1, 10, 128))
     with pytest.raises(ValueError, match="attention_mask must be frame-level"):
         model(torch.zeros(1, 32, 128), attention_mask=torch.ones(1, 16000))
+
+
+def test_missing_head_is_initialised_when_loading_an_encoder_checkpoint(tmp_path, feature_extractor):
+    torch.manual_seed(0)
+    encoder = BeatsModel(tiny_config()).eval()
+    encoder.save_pretrained(tmp_path)
+    classifier = BeatsForAudioClassification.from_pretrained(
+        tmp_path, dtype=torch.float32, id2label={0: "a", 1: "b", 2: "c"}
+    ).eval()
+    weight = classifier.classifier.weight
+    assert torch.isfinite(weight).all() and 0.005 < float(weight.std()) < 0.05  # N(0, 0.02)
+    assert torch.equal(classifier.classifier.bias, torch.zeros(3))
+    for key, value in encoder.state_dict().items():
+        assert torch.equal(classifier.beats.state_dict()[key], value), key
+
+
+def test_torch_export_gives_the_same_outputs(feature_extractor):
+    torch.manual_seed(0)
+    model = BeatsModel(tiny_config()).eval()
+    inputs = feature_extractor(clips(1.0, 0.8), sampling_rate=16000)
+    args = (inputs["input_values"], inputs["attention_mask"])
+    exported = torch.export.export(model, args, strict=False)
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(*args)[0], model(*args).last_hidden_state)

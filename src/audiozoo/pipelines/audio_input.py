@@ -13,7 +13,7 @@ import numpy as np
 import soundfile
 import torch
 
-from ..audio.io import AudioDecodeError, load_audio, resample, to_float32
+from ..audio.io import AudioDecodeError, load_audio, resample, to_float32, to_mono
 
 
 def _to_mono(array: np.ndarray) -> np.ndarray:
