@@ -6,13 +6,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoConfig, AutoFeatureExtractor, AutoModel
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForAudioFrameClassification,
+)
 
 from .common import CheckpointError
 
+AUTO_CLASS_BY_HEAD = {
+    "ForAudioClassification": AutoModelForAudioClassification,
+    "ForAudioFrameClassification": AutoModelForAudioFrameClassification,
+}
+
 
 def verify_round_trip(model: torch.nn.Module, feature_extractor, output_dir: str | Path, atol: float = 1e-5) -> float:
-    """Reload `output_dir` with AutoModel (the saved architecture) and compare outputs on a fixed signal.
+    """Reload `output_dir` with the Auto class of its architecture and compare outputs on a fixed signal.
 
     Returns the max abs difference; raises CheckpointError if it exceeds `atol`.
     """
@@ -23,11 +34,12 @@ def verify_round_trip(model: torch.nn.Module, feature_extractor, output_dir: str
     model_class = type(model)
     if model_class.__name__ != architecture:
         raise CheckpointError(f"{output_dir} declares {architecture}, expected {model_class.__name__}")
-    reloaded = AutoModel.from_pretrained(output_dir, dtype=torch.float32)
-    if type(reloaded).__name__ != architecture:
-        # AutoModel maps to the base model; load the saved class itself for the head
-        reloaded = model_class.from_pretrained(output_dir, dtype=torch.float32)
-    reloaded.eval()
+    auto_class = next(
+        (auto for suffix, auto in AUTO_CLASS_BY_HEAD.items() if architecture.endswith(suffix)), AutoModel
+    )
+    reloaded = auto_class.from_pretrained(output_dir, dtype=torch.float32).eval()
+    if type(reloaded) is not model_class:
+        raise CheckpointError(f"{auto_class.__name__} loaded {type(reloaded).__name__} from {output_dir}, expected {architecture}")
 
     rate = reloaded_fe.sampling_rate
     time = np.arange(rate, dtype=np.float32) / rate
