@@ -100,6 +100,25 @@ def test_eager_and_sdpa_agree(model_class, feature_extractor):
     torch.testing.assert_close(outputs["eager"], outputs["sdpa"], atol=1e-5, rtol=0)
 
 
+def test_bfloat16_eager_and_sdpa_stay_close_to_float32(feature_extractor):
+    """bf16 tolerance as transformers' own tests: atol max(1e-2, 3e-2 * max |output|)."""
+    torch.manual_seed(0)
+    model = BeatsModel(tiny_config()).eval()
+    inputs = feature_extractor(clips(2.0, 1.3), sampling_rate=16000)
+    with torch.no_grad():
+        reference = model(**inputs).last_hidden_state
+    model = model.to(torch.bfloat16)
+    tolerance = max(1e-2, 3e-2 * float(reference.abs().max()))
+    for attention in ("eager", "sdpa"):
+        model.set_attn_implementation(attention)
+        with torch.no_grad():
+            output = model(input_values=inputs["input_values"].bfloat16(), attention_mask=inputs["attention_mask"])
+        assert output.last_hidden_state.dtype == torch.bfloat16
+        valid = output.attention_mask
+        difference = (output.last_hidden_state.float() - reference)[valid].abs().max()
+        assert difference < tolerance, (attention, float(difference))
+
+
 def test_attentions_and_hidden_states_counts(feature_extractor):
     torch.manual_seed(0)
     model = BeatsModel(tiny_config()).eval()

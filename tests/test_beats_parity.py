@@ -27,6 +27,15 @@ def features(case, directory):
     return fe(case.unpadded_waveforms(), sampling_rate=case.spec["inputs"]["sample_rate"])
 
 
+def load_and_run(case, directory, auto_class, attention):
+    """Load the converted case with `auto_class` and `attention`; outputs with and without the frame mask."""
+    model = auto_class.from_pretrained(directory, dtype=torch.float32, attn_implementation=attention).eval()
+    assert model.config._attn_implementation == attention
+    inputs = features(case, directory)
+    with torch.no_grad():
+        return model, model(**inputs, output_hidden_states=True), model(input_values=inputs["input_values"])
+
+
 @pytest.mark.parametrize("name", ["beats_tiny_ssl", "beats_tiny_finetuned", "beats_tokenizer_tiny"])
 def test_feature_extractor_matches_original_fbank(name, converted_dir):
     case = load_case(name)
@@ -40,13 +49,7 @@ def test_feature_extractor_matches_original_fbank(name, converted_dir):
 @pytest.mark.parametrize("attention", ATTENTION)
 def test_pretrained_encoder(attention, converted_dir):
     case = load_case("beats_tiny_ssl")
-    directory = converted_dir(case.name)
-    model = AutoModel.from_pretrained(directory, dtype=torch.float32, attn_implementation=attention).eval()
-    assert model.config._attn_implementation == attention
-    inputs = features(case, directory)
-    with torch.no_grad():
-        out = model(**inputs, output_hidden_states=True)
-        unmasked = model(input_values=inputs["input_values"])
+    model, out, unmasked = load_and_run(case, converted_dir(case.name), AutoModel, attention)
     assert_close(case, "last_hidden_state", out.last_hidden_state)
     assert len(out.hidden_states) == model.config.num_hidden_layers + 1
     assert_close(case, "hidden_states", torch.stack(out.hidden_states))
@@ -57,14 +60,7 @@ def test_pretrained_encoder(attention, converted_dir):
 @pytest.mark.parametrize("attention", ATTENTION)
 def test_finetuned_classifier(attention, converted_dir):
     case = load_case("beats_tiny_finetuned")
-    directory = converted_dir(case.name)
-    model = AutoModelForAudioClassification.from_pretrained(
-        directory, dtype=torch.float32, attn_implementation=attention
-    ).eval()
-    inputs = features(case, directory)
-    with torch.no_grad():
-        out = model(**inputs, output_hidden_states=True)
-        unmasked = model(input_values=inputs["input_values"])
+    model, out, unmasked = load_and_run(case, converted_dir(case.name), AutoModelForAudioClassification, attention)
     assert_close(case, "last_hidden_state", out.hidden_states[-1])
     assert_close(case, "frame_logits", out.patch_logits)
     assert_close(case, "probs", torch.sigmoid(out.logits))
@@ -81,13 +77,7 @@ def test_finetuned_classifier(attention, converted_dir):
 def test_finetuned_frame_classifier(attention, converted_dir):
     """The frame head on the fine-tuned checkpoint: per-patch logits averaged over each time step's valid patches."""
     case = load_case("beats_tiny_finetuned")
-    directory = converted_dir(case.name)
-    model = AutoModelForAudioFrameClassification.from_pretrained(
-        directory, dtype=torch.float32, attn_implementation=attention
-    ).eval()
-    inputs = features(case, directory)
-    with torch.no_grad():
-        out = model(**inputs)
+    model, out, _ = load_and_run(case, converted_dir(case.name), AutoModelForAudioFrameClassification, attention)
     patch_logits = case.expected["frame_logits"]  # [B, P, C], time-major
     valid = ~case.expected["padding_mask_out"]
     batch, patches, classes = patch_logits.shape
@@ -105,12 +95,8 @@ def test_finetuned_frame_classifier(attention, converted_dir):
 @pytest.mark.parametrize("attention", ATTENTION)
 def test_tokenizer(attention, converted_dir):
     case = load_case("beats_tokenizer_tiny")
-    directory = converted_dir(case.name)
-    model = AutoModel.from_pretrained(directory, dtype=torch.float32, attn_implementation=attention).eval()
+    model, out, _ = load_and_run(case, converted_dir(case.name), AutoModel, attention)
     assert type(model).__name__ == "BeatsAcousticTokenizerModel"
-    inputs = features(case, directory)
-    with torch.no_grad():
-        out = model(**inputs)
     assert_close(case, "last_hidden_state", out.last_hidden_state)
     assert_close(case, "quantize_input", out.quantizer_input)
     assert torch.equal(~out.attention_mask, case.expected["padding_mask_out"])
