@@ -113,7 +113,8 @@ outputs = model(**inputs)
 {architecture}
 ## Limitations
 
-- Needs `transformers>=5` and `audiozoo` (the model code lives in the package).
+- Needs `transformers>=5`. With `import audiozoo` the package's code is used; without it, pass
+  `trust_remote_code=True` to load the copy of the code stored with the weights.
 - Padding follows the original exactly by default: a partly padded time step of a shorter clip in a batch
   counts as audio. Set `padding_mask_rule="exact"` in the config and the feature extractor for outputs that do
   not depend on batching.

@@ -228,9 +228,11 @@ def convert_and_save(
 ) -> Path:
     """Convert and write OUT/{config.json, model.safetensors, preprocessor_config.json, README.md}.
 
-    The written folder is reloaded with the Auto classes and its outputs compared with the in-memory model, so
-    a folder that does not round-trip is never reported as converted.
+    The folder also carries the model code for `trust_remote_code=True` (see audiozoo.hub_export). It is
+    reloaded with the Auto classes and its outputs compared with the in-memory model, so a folder that does not
+    round-trip is never reported as converted.
     """
+    from ..hub_export import write_remote_code
     from ..model_cards import find_release, render_model_card
     from .verify import verify_round_trip
 
@@ -240,11 +242,12 @@ def convert_and_save(
     feature_extractor.save_pretrained(output_dir)
     release = find_release(Path(checkpoint_path).name)
     (output_dir / "README.md").write_text(render_model_card(release, model.config), encoding="utf-8")
+    write_remote_code(output_dir, "beats")
     verify_round_trip(model, feature_extractor, output_dir)
     if push_to_hub:
-        model.push_to_hub(push_to_hub)
-        feature_extractor.push_to_hub(push_to_hub)
-        from huggingface_hub import upload_file
+        from huggingface_hub import HfApi
 
-        upload_file(path_or_fileobj=str(output_dir / "README.md"), path_in_repo="README.md", repo_id=push_to_hub)
+        api = HfApi()
+        api.create_repo(push_to_hub, exist_ok=True)
+        api.upload_folder(folder_path=str(output_dir), repo_id=push_to_hub, commit_message="Convert with audiozoo")
     return output_dir

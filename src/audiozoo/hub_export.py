@@ -1,0 +1,87 @@
+"""Make a converted folder loadable without audiozoo: `from_pretrained(..., trust_remote_code=True)`.
+
+transformers' remote code accepts only flat, sibling-imported modules in the checkpoint folder. The family's
+files and the shared modules they use are copied flat, their package-relative imports rewritten to sibling
+imports, and `auto_map` entries written for every Auto class. With audiozoo imported, its registered classes
+take precedence over `auto_map`, so one folder serves both audiences.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+
+# family -> files (relative to the package) that its remote code needs
+REMOTE_CODE_FILES: dict[str, list[str]] = {
+    "beats": [
+        "models/beats/configuration_beats.py",
+        "models/beats/modeling_beats.py",
+        "models/beats/feature_extraction_beats.py",
+        "attention.py",
+        "heads.py",
+        "masking.py",
+        "features.py",
+        "audio/fbank.py",
+    ],
+}
+
+# model_type -> {Auto class: module.Class}
+AUTO_MAPS: dict[str, dict[str, str]] = {
+    "audiozoo-beats": {
+        "AutoConfig": "configuration_beats.BeatsConfig",
+        "AutoModel": "modeling_beats.BeatsModel",
+        "AutoModelForAudioClassification": "modeling_beats.BeatsForAudioClassification",
+        "AutoModelForAudioFrameClassification": "modeling_beats.BeatsForAudioFrameClassification",
+    },
+    "audiozoo-beats-tokenizer": {
+        "AutoConfig": "configuration_beats.BeatsTokenizerConfig",
+        "AutoModel": "modeling_beats.BeatsAcousticTokenizerModel",
+    },
+}
+FEATURE_EXTRACTOR_MAPS = {"BeatsFeatureExtractor": "feature_extraction_beats.BeatsFeatureExtractor"}
+
+_RELATIVE_IMPORT = re.compile(r"^from (\.+)([\w.]*) import", re.MULTILINE)
+
+
+def flatten_imports(source: str) -> str:
+    """`from ...audio.fbank import X` -> `from .fbank import X` (the last module name, as a sibling)."""
+
+    def sibling(match: re.Match) -> str:
+        module = match.group(2).split(".")[-1]
+        if not module:
+            raise ValueError(f"cannot flatten a package import: {match.group(0)!r}")
+        return f"from .{module} import"
+
+    return _RELATIVE_IMPORT.sub(sibling, source)
+
+
+def write_remote_code(output_dir: str | Path, family: str) -> list[Path]:
+    """Copy the family's code flat into `output_dir` and add `auto_map` to its config and preprocessor config."""
+    output_dir = Path(output_dir)
+    if family not in REMOTE_CODE_FILES:
+        raise ValueError(f"no remote code is defined for {family!r}; known: {sorted(REMOTE_CODE_FILES)}")
+    written = []
+    names = [Path(relative).name for relative in REMOTE_CODE_FILES[family]]
+    if len(set(names)) != len(names):
+        raise ValueError(f"flat file names collide: {names}")
+    for relative in REMOTE_CODE_FILES[family]:
+        target = output_dir / Path(relative).name
+        target.write_text(flatten_imports((PACKAGE_ROOT / relative).read_text(encoding="utf-8")), encoding="utf-8")
+        written.append(target)
+
+    config_path = output_dir / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["auto_map"] = AUTO_MAPS[config["model_type"]]
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+    preprocessor_path = output_dir / "preprocessor_config.json"
+    if preprocessor_path.is_file():
+        preprocessor = json.loads(preprocessor_path.read_text(encoding="utf-8"))
+        extractor = preprocessor["feature_extractor_type"]
+        preprocessor["auto_map"] = {"AutoFeatureExtractor": FEATURE_EXTRACTOR_MAPS[extractor]}
+        preprocessor_path.write_text(json.dumps(preprocessor, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return written
+

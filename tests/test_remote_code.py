@@ -1,0 +1,76 @@
+"""A converted folder loads with plain transformers and trust_remote_code=True, audiozoo not importable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import torch
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
+
+from audiozoo.hub_export import flatten_imports
+
+from conftest import EXAMPLE_CLIP
+
+HIDDEN_PACKAGE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    class HideAudiozoo:  # make `import audiozoo` fail, whatever sys.path says
+        def find_spec(self, name, path=None, target=None):
+            if name == "audiozoo" or name.startswith("audiozoo."):
+                raise ImportError("audiozoo is hidden in this test")
+    sys.meta_path.insert(0, HideAudiozoo())
+    import soundfile, torch
+    from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification,
+                              AutoModelForAudioFrameClassification)
+    folder, clip = sys.argv[1], sys.argv[2]
+    samples, rate = soundfile.read(clip, dtype="float32")
+    fe = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)
+    inputs = fe(samples, sampling_rate=rate)
+    result = {"config": type(AutoConfig.from_pretrained(folder, trust_remote_code=True)).__name__,
+              "fe": type(fe).__name__}
+    for auto in (AutoModel, AutoModelForAudioClassification, AutoModelForAudioFrameClassification):
+        model = auto.from_pretrained(folder, trust_remote_code=True, dtype=torch.float32).eval()
+        with torch.no_grad():
+            result[auto.__name__] = [type(model).__name__, model(**inputs)[0].tolist()]
+    assert "audiozoo" not in sys.modules
+    print(json.dumps(result))
+    """
+)
+
+
+def test_flatten_imports():
+    source = "from ...audio.fbank import KaldiFbank\nfrom ...heads import (\nfrom .configuration_beats import X\n"
+    assert flatten_imports(source) == (
+        "from .fbank import KaldiFbank\nfrom .heads import (\nfrom .configuration_beats import X\n"
+    )
+
+
+def test_converted_folder_loads_as_remote_code_without_audiozoo(converted_dir, tmp_path):
+    folder = converted_dir("beats_tiny_finetuned")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForAudioClassification"] == "modeling_beats.BeatsForAudioClassification"
+    assert {"modeling_beats.py", "fbank.py", "heads.py"} <= {path.name for path in folder.iterdir()}
+
+    environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "PYTHONPATH": ""}
+    completed = subprocess.run(
+        [sys.executable, "-c", HIDDEN_PACKAGE_SCRIPT, str(folder), str(EXAMPLE_CLIP)],
+        capture_output=True, text=True, env=environment, cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    remote = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert remote["config"] == "BeatsConfig" and remote["fe"] == "BeatsFeatureExtractor"
+    assert remote["AutoModelForAudioClassification"][0] == "BeatsForAudioClassification"
+    assert remote["AutoModelForAudioFrameClassification"][0] == "BeatsForAudioFrameClassification"
+
+    import soundfile
+
+    samples, rate = soundfile.read(EXAMPLE_CLIP, dtype="float32")
+    fe = AutoFeatureExtractor.from_pretrained(folder)
+    model = AutoModelForAudioClassification.from_pretrained(folder, dtype=torch.float32).eval()
+    with torch.no_grad():
+        local = model(**fe(samples, sampling_rate=rate)).logits
+    torch.testing.assert_close(torch.tensor(remote["AutoModelForAudioClassification"][1]), local, atol=0, rtol=0)
