@@ -48,7 +48,7 @@ def main() -> None:
     for attention in ("eager", "sdpa"):
         model.set_attn_implementation(attention)
 
-        def forward():
+        def forward(attention=attention):
             with torch.inference_mode():
                 outputs[attention] = model(**inputs).last_hidden_state
             if args.device.startswith("cuda"):

@@ -42,7 +42,7 @@ class ParityCase:
     def unpadded_waveforms(self) -> list[torch.Tensor]:
         """The case's clips without their zero padding (what a user would pass to the feature extractor)."""
         valid = ~self.inputs["padding_mask"]
-        return [wave[mask] for wave, mask in zip(self.inputs["waveforms"], valid)]
+        return [wave[mask] for wave, mask in zip(self.inputs["waveforms"], valid, strict=True)]
 
 
 def load_case(name: str) -> ParityCase:

@@ -69,7 +69,7 @@ def test_pipeline_resamples_downmixes_and_converts_int16(classifier_dir, tmp_pat
         for label in expected:
             assert results[label] == pytest.approx(expected[label], abs=1e-5)
     # resampled audio stays close to the 16 kHz original
-    original = dict(zip(classify.model.config.id2label.values(), reference_probs.tolist()))
+    original = dict(zip(classify.model.config.id2label.values(), reference_probs.tolist(), strict=True))
     assert max(abs(from_file[k] - original[k]) for k in original) < 0.05
 
 

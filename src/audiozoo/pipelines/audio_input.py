@@ -17,13 +17,10 @@ from ..audio.io import AudioDecodeError, load_audio, resample, to_float32, to_mo
 
 
 def _to_mono(array: np.ndarray) -> np.ndarray:
-    """Average the channels of a [samples, channels] or [channels, samples] array (the shorter axis is channels)."""
-    if array.ndim == 1:
-        return array
-    if array.ndim != 2:
-        raise ValueError(f"expected a waveform [samples] or [samples, channels], got shape {array.shape}")
-    channel_axis = 1 if array.shape[1] <= array.shape[0] else 0
-    return array.mean(axis=channel_axis)
+    """Average the channels of [samples, channels] or [channels, samples] (the shorter axis is channels)."""
+    if array.ndim == 2 and array.shape[0] < array.shape[1]:
+        array = array.T
+    return to_mono(array)
 
 
 def decode_audio_input(audio, target_sampling_rate: int, sampling_rate: int | None = None) -> np.ndarray:
