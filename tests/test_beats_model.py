@@ -14,7 +14,7 @@ from transformers import (
 )
 
 from audiozoo import (
-    BeatsAcousticTokenizerModel,
+    BeatsTokenizerModel,
     BeatsConfig,
     BeatsFeatureExtractor,
     BeatsForAudioClassification,
@@ -74,12 +74,12 @@ def test_save_load_round_trip_and_auto_classes(tmp_path, feature_extractor):
 
 def test_tokenizer_auto_class_round_trip(tmp_path, feature_extractor):
     torch.manual_seed(0)
-    model = BeatsAcousticTokenizerModel(BeatsTokenizerConfig(**TINY, codebook_size=16, codebook_dim=8)).eval()
+    model = BeatsTokenizerModel(BeatsTokenizerConfig(**TINY, codebook_size=16, codebook_dim=8)).eval()
     norms = model.quantizer.codebook.norm(dim=-1)
     torch.testing.assert_close(norms, torch.ones_like(norms))  # freshly initialised codebook is unit-norm
     model.save_pretrained(tmp_path)
     reloaded = AutoModel.from_pretrained(tmp_path, dtype=torch.float32).eval()
-    assert type(reloaded) is BeatsAcousticTokenizerModel
+    assert type(reloaded) is BeatsTokenizerModel
     inputs = feature_extractor(clips(1.0), sampling_rate=16000)
     with torch.no_grad():
         assert torch.equal(reloaded(**inputs).codebook_ids, model(**inputs).codebook_ids)

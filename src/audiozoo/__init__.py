@@ -4,7 +4,7 @@ Importing the package registers every model with the transformers Auto classes a
 """
 
 from .models.beats import (
-    BeatsAcousticTokenizerModel,
+    BeatsTokenizerModel,
     BeatsConfig,
     BeatsFeatureExtractor,
     BeatsForAudioClassification,
@@ -21,7 +21,7 @@ register_audio_classification_pipeline()
 __version__ = "0.1.0"
 
 __all__ = [
-    "BeatsAcousticTokenizerModel",
+    "BeatsTokenizerModel",
     "BeatsConfig",
     "BeatsFeatureExtractor",
     "BeatsForAudioClassification",

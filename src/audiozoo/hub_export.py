@@ -38,7 +38,7 @@ AUTO_MAPS: dict[str, dict[str, str]] = {
     },
     "audiozoo-beats-tokenizer": {
         "AutoConfig": "configuration_beats.BeatsTokenizerConfig",
-        "AutoModel": "modeling_beats.BeatsAcousticTokenizerModel",
+        "AutoModel": "modeling_beats.BeatsTokenizerModel",
     },
 }
 FEATURE_EXTRACTOR_MAPS = {"BeatsFeatureExtractor": "feature_extraction_beats.BeatsFeatureExtractor"}

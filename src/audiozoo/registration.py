@@ -11,7 +11,7 @@ from transformers import (
 )
 
 from .models.beats import (
-    BeatsAcousticTokenizerModel,
+    BeatsTokenizerModel,
     BeatsConfig,
     BeatsFeatureExtractor,
     BeatsForAudioClassification,
@@ -30,5 +30,5 @@ def register_models() -> None:
     AutoFeatureExtractor.register(BeatsConfig, BeatsFeatureExtractor, exist_ok=True)
 
     AutoConfig.register(BeatsTokenizerConfig.model_type, BeatsTokenizerConfig, exist_ok=True)
-    AutoModel.register(BeatsTokenizerConfig, BeatsAcousticTokenizerModel, exist_ok=True)
+    AutoModel.register(BeatsTokenizerConfig, BeatsTokenizerModel, exist_ok=True)
     AutoFeatureExtractor.register(BeatsTokenizerConfig, BeatsFeatureExtractor, exist_ok=True)

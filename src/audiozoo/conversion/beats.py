@@ -15,7 +15,7 @@ import torch
 
 from ..labels import names_for_mids
 from ..models.beats import (
-    BeatsAcousticTokenizerModel,
+    BeatsTokenizerModel,
     BeatsConfig,
     BeatsFeatureExtractor,
     BeatsForAudioClassification,
@@ -91,7 +91,7 @@ TOKENIZER_RULES = [
     (r"quantize\.embedding\.embed_avg", r"quantizer.ema_embed_sum"),
     (r"quantize\.cluster_size", r"quantizer.usage_count"),
 ]
-KIND_CLASSES = {"pretrained": BeatsModel, "finetuned": BeatsForAudioClassification, "tokenizer": BeatsAcousticTokenizerModel}
+KIND_CLASSES = {"pretrained": BeatsModel, "finetuned": BeatsForAudioClassification, "tokenizer": BeatsTokenizerModel}
 
 
 @dataclass
@@ -206,7 +206,7 @@ def _fold_positional_weight_norm(state_dict: dict[str, torch.Tensor]) -> dict[st
 
 def convert_beats_checkpoint(
     checkpoint_path: str | Path, fold_weight_norm: bool = False
-) -> tuple[BeatsModel | BeatsForAudioClassification | BeatsAcousticTokenizerModel, BeatsFeatureExtractor]:
+) -> tuple[BeatsModel | BeatsForAudioClassification | BeatsTokenizerModel, BeatsFeatureExtractor]:
     """Original file -> (model in eval mode with every weight loaded strictly, feature extractor)."""
     checkpoint = read_beats_checkpoint(checkpoint_path)
     config = config_from_original(checkpoint, fold_weight_norm)

@@ -3,7 +3,7 @@
 from .configuration_beats import BeatsConfig, BeatsTokenizerConfig
 from .feature_extraction_beats import BeatsFeatureExtractor
 from .modeling_beats import (
-    BeatsAcousticTokenizerModel,
+    BeatsTokenizerModel,
     BeatsForAudioClassification,
     BeatsForAudioFrameClassification,
     BeatsModel,
@@ -11,7 +11,7 @@ from .modeling_beats import (
 )
 
 __all__ = [
-    "BeatsAcousticTokenizerModel",
+    "BeatsTokenizerModel",
     "BeatsConfig",
     "BeatsFeatureExtractor",
     "BeatsForAudioClassification",

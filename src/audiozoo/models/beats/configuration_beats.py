@@ -149,7 +149,7 @@ class BeatsConfig(PreTrainedConfig):
 
 
 class BeatsTokenizerConfig(BeatsConfig):
-    r"""Configuration of [`BeatsAcousticTokenizerModel`]: the BEATs encoder followed by a quantizer.
+    r"""Configuration of [`BeatsTokenizerModel`]: the BEATs encoder followed by a quantizer.
 
     Args:
         codebook_size: number of codebook entries (quant_n).

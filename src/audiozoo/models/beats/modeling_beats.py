@@ -579,7 +579,7 @@ class BeatsVectorQuantizer(nn.Module):
         return ids.view(normalised.shape[:-1]), codebook[ids].view(normalised.shape)
 
 
-class BeatsAcousticTokenizerModel(BeatsPreTrainedModel):
+class BeatsTokenizerModel(BeatsPreTrainedModel):
     """BEATs acoustic tokenizer: encoder -> Linear/Tanh/Linear -> nearest codebook entry per patch."""
 
     config: BeatsTokenizerConfig
@@ -626,7 +626,7 @@ class BeatsAcousticTokenizerModel(BeatsPreTrainedModel):
 
 
 __all__ = [
-    "BeatsAcousticTokenizerModel",
+    "BeatsTokenizerModel",
     "BeatsForAudioClassification",
     "BeatsForAudioFrameClassification",
     "BeatsModel",
