@@ -24,6 +24,7 @@ REMOTE_CODE_FILES: dict[str, list[str]] = {
         "heads.py",
         "masking.py",
         "features.py",
+        "fbank_feature_extractor.py",
         "audio/fbank.py",
     ],
 }

@@ -214,7 +214,7 @@ def convert_beats_checkpoint(
     load_state_dict_strictly(model, convert_state_dict(checkpoint, config), source=str(checkpoint_path))
     logger.info("converted %s BEATs checkpoint %s", checkpoint.kind, checkpoint_path)
     feature_extractor = BeatsFeatureExtractor(
-        sampling_rate=config.sampling_rate, num_mel_bins=config.num_mel_bins, patch_size=config.patch_size
+        sampling_rate=config.sampling_rate, num_mel_bins=config.num_mel_bins, min_frames=config.patch_size
     )
     return model.eval(), feature_extractor
 
