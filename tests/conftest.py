@@ -51,18 +51,35 @@ def load_case(name: str) -> ParityCase:
     return ParityCase(name, spec, load_file(folder / "inputs.safetensors"), load_file(folder / "expected.safetensors"))
 
 
+def ast_options(case: ParityCase) -> dict:
+    """What the AST recipe and file name would tell the conversion (the tiny case's file name does not)."""
+    config = case.spec["config"]
+    return dict(frequency_stride=config["fstride"], time_stride=config["tstride"], max_length=config["input_tdim"],
+                num_attention_heads=config["num_heads"])
+
+
+def convert_case(case: ParityCase, out: Path) -> Path:
+    """Convert a parity case with its family's conversion entry point (the one the CLI and scripts use)."""
+    family = case.spec["family"]
+    if family in ("beats", "beats_tokenizer"):
+        from audiozoo.conversion.beats import convert_and_save
+
+        return convert_and_save(case.checkpoint, out)
+    if family == "ast":
+        from audiozoo.conversion.ast import convert_and_save
+
+        return convert_and_save(case.checkpoint, out, **ast_options(case))
+    raise ValueError(f"no conversion for family {family!r}")
+
+
 @pytest.fixture(scope="session")
 def converted_dir(tmp_path_factory):
-    """Convert a parity case once per session with the conversion entry point; returns its output folder."""
-    from audiozoo.conversion.beats import convert_and_save
-
+    """Convert a parity case once per session; returns its output folder."""
     cache: dict[str, Path] = {}
 
     def get(name: str) -> Path:
         if name not in cache:
-            out = tmp_path_factory.mktemp(name)
-            convert_and_save(load_case(name).checkpoint, out)
-            cache[name] = out
+            cache[name] = convert_case(load_case(name), tmp_path_factory.mktemp(name))
         return cache[name]
 
     return get

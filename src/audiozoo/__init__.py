@@ -3,6 +3,13 @@
 Importing the package registers every model with the transformers Auto classes and the pipelines.
 """
 
+from .models.ast import (
+    AstConfig,
+    AstFeatureExtractor,
+    AstForAudioClassification,
+    AstForAudioFrameClassification,
+    AstModel,
+)
 from .models.beats import (
     BeatsTokenizerModel,
     BeatsConfig,
@@ -21,6 +28,11 @@ register_audio_classification_pipeline()
 __version__ = "0.1.0"
 
 __all__ = [
+    "AstConfig",
+    "AstFeatureExtractor",
+    "AstForAudioClassification",
+    "AstForAudioFrameClassification",
+    "AstModel",
     "BeatsTokenizerModel",
     "BeatsConfig",
     "BeatsFeatureExtractor",

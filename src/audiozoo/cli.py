@@ -3,6 +3,7 @@
     audiozoo classify FILE... --model DIR_OR_HUB_ID [--top-k K]
     audiozoo embed FILE... --model DIR_OR_HUB_ID --output X.npy|X.safetensors [--level clip|frame]
     audiozoo convert beats --checkpoint_path ORIG.pt --pytorch_dump_folder_path OUT [--push_to_hub REPO]
+    audiozoo convert ast --checkpoint_path audioset_10_10_0.4593.pth --pytorch_dump_folder_path OUT [--dataset ...]
 """
 
 from __future__ import annotations
@@ -107,6 +108,22 @@ def convert(args: argparse.Namespace) -> int:
         )
         print(f"converted {args.checkpoint_path} -> {out}")
         return 0
+    if args.family == "ast":
+        from .conversion.ast import convert_and_save as convert_ast
+
+        out = convert_ast(
+            args.checkpoint_path,
+            args.pytorch_dump_folder_path,
+            push_to_hub=args.push_to_hub,
+            dataset=args.dataset,
+            frequency_stride=args.fstride,
+            time_stride=args.tstride,
+            max_length=args.max_length,
+            num_attention_heads=args.num_attention_heads,
+            target_max_length=args.target_max_length,
+        )
+        print(f"converted {args.checkpoint_path} -> {out}")
+        return 0
     raise SystemExit(f"unknown family {args.family!r}")
 
 
@@ -117,6 +134,20 @@ def add_beats_conversion_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fold_weight_norm", action="store_true", help="store the positional convolution as a plain weight"
     )
+
+
+def add_ast_conversion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint_path", required=True, help="original AST .pth (DataParallel state dict)")
+    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
+    parser.add_argument("--push_to_hub", default=None, help="also upload to this Hub repo id")
+    parser.add_argument("--dataset", choices=("audioset", "esc50", "speechcommands"), default="audioset",
+                        help="recipe: normalisation stats, input length and labels")
+    parser.add_argument("--fstride", type=int, default=None, help="frequency stride (default: from the file name)")
+    parser.add_argument("--tstride", type=int, default=None, help="time stride (default: from the file name)")
+    parser.add_argument("--max_length", type=int, default=None, help="input frames it was trained with")
+    parser.add_argument("--num_attention_heads", type=int, default=None, help="default hidden_size // 64")
+    parser.add_argument("--target_max_length", type=int, default=None,
+                        help="re-grid the position table for this many input frames")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert_parser = commands.add_parser("convert", help="convert an original checkpoint")
     families = convert_parser.add_subparsers(dest="family", required=True)
     add_beats_conversion_arguments(families.add_parser("beats", help="BEATs, fine-tuned BEATs or a BEATs tokenizer"))
+    add_ast_conversion_arguments(families.add_parser("ast", help="Audio Spectrogram Transformer (.pth)"))
     convert_parser.set_defaults(handler=convert)
     return parser
 

@@ -27,6 +27,18 @@ REMOTE_CODE_FILES: dict[str, list[str]] = {
         "fbank_feature_extractor.py",
         "audio/fbank.py",
     ],
+    "ast": [
+        "models/ast/configuration_ast.py",
+        "models/ast/modeling_ast.py",
+        "models/ast/feature_extraction_ast.py",
+        "attention.py",
+        "heads.py",
+        "vit.py",
+        "features.py",
+        "masking.py",
+        "fbank_feature_extractor.py",
+        "audio/fbank.py",
+    ],
 }
 
 # model_type -> {Auto class: module.Class}
@@ -37,12 +49,21 @@ AUTO_MAPS: dict[str, dict[str, str]] = {
         "AutoModelForAudioClassification": "modeling_beats.BeatsForAudioClassification",
         "AutoModelForAudioFrameClassification": "modeling_beats.BeatsForAudioFrameClassification",
     },
+    "audiozoo-ast": {
+        "AutoConfig": "configuration_ast.AstConfig",
+        "AutoModel": "modeling_ast.AstModel",
+        "AutoModelForAudioClassification": "modeling_ast.AstForAudioClassification",
+        "AutoModelForAudioFrameClassification": "modeling_ast.AstForAudioFrameClassification",
+    },
     "audiozoo-beats-tokenizer": {
         "AutoConfig": "configuration_beats.BeatsTokenizerConfig",
         "AutoModel": "modeling_beats.BeatsTokenizerModel",
     },
 }
-FEATURE_EXTRACTOR_MAPS = {"BeatsFeatureExtractor": "feature_extraction_beats.BeatsFeatureExtractor"}
+FEATURE_EXTRACTOR_MAPS = {
+    "BeatsFeatureExtractor": "feature_extraction_beats.BeatsFeatureExtractor",
+    "AstFeatureExtractor": "feature_extraction_ast.AstFeatureExtractor",
+}
 
 _RELATIVE_IMPORT = re.compile(r"^from (\.+)([\w.]*) import", re.MULTILINE)
 

@@ -7,11 +7,26 @@ from functools import lru_cache
 from importlib import resources
 
 
+LABEL_FILES = {"audioset": "audioset_527.csv", "esc50": "esc50_50.csv", "speechcommands": "speechcommands_35.csv"}
+
+
 @lru_cache(maxsize=None)
+def _rows(file_name: str) -> tuple[dict[str, str], ...]:
+    with resources.files("audiozoo.data").joinpath(file_name).open(encoding="utf-8") as handle:
+        return tuple(csv.DictReader(handle))
+
+
 def audioset_mid_to_name() -> dict[str, str]:
     """MID (e.g. "/m/09x0r") -> display name (e.g. "Speech") for the 527 AudioSet classes."""
-    with resources.files("audiozoo.data").joinpath("audioset_527.csv").open(encoding="utf-8") as handle:
-        return {row["mid"]: row["display_name"] for row in csv.DictReader(handle)}
+    return {row["mid"]: row["display_name"] for row in _rows(LABEL_FILES["audioset"])}
+
+
+def dataset_labels(dataset: str) -> tuple[list[str], list[str]]:
+    """(display names, MIDs) in class-index order for "audioset", "esc50" or "speechcommands"."""
+    if dataset not in LABEL_FILES:
+        raise ValueError(f"no label list for {dataset!r}; known: {sorted(LABEL_FILES)}")
+    rows = sorted(_rows(LABEL_FILES[dataset]), key=lambda row: int(row["index"]))
+    return [row["display_name"] for row in rows], [row["mid"] for row in rows]
 
 
 def names_for_mids(mids: list[str]) -> list[str]:

@@ -10,6 +10,13 @@ from transformers import (
     AutoModelForAudioFrameClassification,
 )
 
+from .models.ast import (
+    AstConfig,
+    AstFeatureExtractor,
+    AstForAudioClassification,
+    AstForAudioFrameClassification,
+    AstModel,
+)
 from .models.beats import (
     BeatsTokenizerModel,
     BeatsConfig,
@@ -32,3 +39,9 @@ def register_models() -> None:
     AutoConfig.register(BeatsTokenizerConfig.model_type, BeatsTokenizerConfig, exist_ok=True)
     AutoModel.register(BeatsTokenizerConfig, BeatsTokenizerModel, exist_ok=True)
     AutoFeatureExtractor.register(BeatsTokenizerConfig, BeatsFeatureExtractor, exist_ok=True)
+
+    AutoConfig.register(AstConfig.model_type, AstConfig, exist_ok=True)
+    AutoModel.register(AstConfig, AstModel, exist_ok=True)
+    AutoModelForAudioClassification.register(AstConfig, AstForAudioClassification, exist_ok=True)
+    AutoModelForAudioFrameClassification.register(AstConfig, AstForAudioFrameClassification, exist_ok=True)
+    AutoFeatureExtractor.register(AstConfig, AstFeatureExtractor, exist_ok=True)

@@ -226,28 +226,10 @@ def convert_and_save(
     push_to_hub: str | None = None,
     fold_weight_norm: bool = False,
 ) -> Path:
-    """Convert and write OUT/{config.json, model.safetensors, preprocessor_config.json, README.md}.
-
-    The folder also carries the model code for `trust_remote_code=True` (see audiozoo.hub_export). It is
-    reloaded with the Auto classes and its outputs compared with the in-memory model, so a folder that does not
-    round-trip is never reported as converted.
-    """
-    from ..hub_export import write_remote_code
+    """Convert and write the folder (weights, configs, model card, remote code), verified by reloading it."""
     from ..model_cards import find_release, render_model_card
-    from .verify import verify_round_trip
+    from .output import save_converted
 
-    output_dir = Path(output_dir)
     model, feature_extractor = convert_beats_checkpoint(checkpoint_path, fold_weight_norm=fold_weight_norm)
-    model.save_pretrained(output_dir)
-    feature_extractor.save_pretrained(output_dir)
-    release = find_release(Path(checkpoint_path).name)
-    (output_dir / "README.md").write_text(render_model_card(release, model.config), encoding="utf-8")
-    write_remote_code(output_dir, "beats")
-    verify_round_trip(model, feature_extractor, output_dir)
-    if push_to_hub:
-        from huggingface_hub import HfApi
-
-        api = HfApi()
-        api.create_repo(push_to_hub, exist_ok=True)
-        api.upload_folder(folder_path=str(output_dir), repo_id=push_to_hub, commit_message="Convert with audiozoo")
-    return output_dir
+    card = render_model_card(find_release(Path(checkpoint_path).name), model.config)
+    return save_converted(model, feature_extractor, output_dir, family="beats", card=card, push_to_hub=push_to_hub)

@@ -1,0 +1,72 @@
+"""Configuration of the Audio Spectrogram Transformer (Gong et al., 2021), as the original YuanGongND/ast code."""
+
+from __future__ import annotations
+
+from transformers import PreTrainedConfig
+
+
+class AstConfig(PreTrainedConfig):
+    r"""Configuration of [`AstModel`], [`AstForAudioClassification`] and [`AstForAudioFrameClassification`].
+
+    Defaults are the released AudioSet model (DeiT-base 384 backbone, 10/10 strides, 1024 frames).
+
+    Args:
+        hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act, qkv_bias: the ViT.
+        layer_norm_eps: eps of every encoder LayerNorm (timm: 1e-6).
+        classifier_layer_norm_eps: eps of the head's LayerNorm (torch default 1e-5 in the original).
+        patch_size: square patch size; frequency_stride, time_stride: patch strides (10, 12, 14 or 16 released).
+        max_length: input frames (the position table is sized for exactly this many).
+        num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
+        hidden_dropout, attention_dropout: 0 in the released models.
+    """
+
+    model_type = "audiozoo-ast"
+
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    qkv_bias: bool = True
+    layer_norm_eps: float = 1e-6
+    classifier_layer_norm_eps: float = 1e-5
+    patch_size: int = 16
+    frequency_stride: int = 10
+    time_stride: int = 10
+    max_length: int = 1024
+    num_mel_bins: int = 128
+    sampling_rate: int = 16000
+    frame_shift_ms: float = 10.0
+    hidden_dropout: float = 0.0
+    attention_dropout: float = 0.0
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
+            )
+        if self.max_length < self.patch_size or self.num_mel_bins < self.patch_size:
+            raise ValueError(f"max_length and num_mel_bins must be at least patch_size ({self.patch_size})")
+
+    @property
+    def frequency_patches(self) -> int:
+        return (self.num_mel_bins - self.patch_size) // self.frequency_stride + 1
+
+    @property
+    def time_patches(self) -> int:
+        return (self.max_length - self.patch_size) // self.time_stride + 1
+
+    @property
+    def num_frequency_patches(self) -> int:
+        """Patches per time step (the frame head averages over them)."""
+        return self.frequency_patches
+
+    @property
+    def frame_rate(self) -> float:
+        """Time steps per second of the frame head: one step every `time_stride` frames."""
+        return 1000.0 / (self.time_stride * self.frame_shift_ms)
+
+
+__all__ = ["AstConfig"]

@@ -1,0 +1,131 @@
+"""Vision-Transformer building blocks shared by the spectrogram ViTs (AST now; EAT, ASiT, M2D, fPaSST next).
+
+Blocks read these config fields: hidden_size, num_attention_heads, intermediate_size, hidden_act, qkv_bias,
+layer_norm_eps, attention_dropout, hidden_dropout, and `_attn_implementation` (eager / sdpa).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers.activations import ACT2FN
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+from .attention import eager_attention_forward
+
+
+class PatchEmbedding(nn.Module):
+    """[B, 1, H, W] image -> [B, (H' * W'), D] tokens, row-major over (H', W'); separate strides per axis."""
+
+    def __init__(self, hidden_size: int, patch_size: int, stride: tuple[int, int], bias: bool = True):
+        super().__init__()
+        self.patch_size = patch_size
+        self.stride = stride
+        self.conv = nn.Conv2d(1, hidden_size, kernel_size=patch_size, stride=stride, bias=bias)
+
+    def grid(self, height: int, width: int) -> tuple[int, int]:
+        """Patches along each axis (no padding; trailing rows/columns that do not fill a stride are dropped)."""
+        return (height - self.patch_size) // self.stride[0] + 1, (width - self.patch_size) // self.stride[1] + 1
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.conv(image).flatten(2).transpose(1, 2)
+
+
+class ViTSelfAttention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection (timm layout: rows q, k, v) or split ones."""
+
+    def __init__(self, config, fused_qkv: bool = True):
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scaling = self.head_dim**-0.5
+        self.is_causal = False
+        self.fused_qkv = fused_qkv
+        if fused_qkv:
+            self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        else:
+            self.q_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+            self.k_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+            self.v_proj = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(
+        self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None = None, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch, length, channels = hidden_states.shape
+        if self.fused_qkv:
+            qkv = self.qkv(hidden_states).view(batch, length, 3, self.num_heads, self.head_dim)
+            query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        else:
+            query, key, value = (
+                projection(hidden_states).view(batch, length, self.num_heads, self.head_dim).transpose(1, 2)
+                for projection in (self.q_proj, self.k_proj, self.v_proj)
+            )
+        kernel = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        attended, weights = kernel(
+            self,
+            query,
+            key,
+            value,
+            key_mask,
+            scaling=self.scaling,
+            dropout=self.config.attention_dropout if self.training else 0.0,
+            output_attentions=output_attentions,
+        )
+        return self.out_proj(attended.reshape(batch, length, channels)), (weights if output_attentions else None)
+
+
+class ViTMlp(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.activation = ACT2FN[config.hidden_act]
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.dropout(self.activation(self.fc1(hidden_states)))))
+
+
+class PreNormBlock(GradientCheckpointingLayer):
+    """timm ViT block: x + attn(LN(x)), then x + mlp(LN(x))."""
+
+    def __init__(self, config, fused_qkv: bool = True):
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = ViTSelfAttention(config, fused_qkv)
+        self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = ViTMlp(config)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(
+        self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None = None, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, weights = self.attention(self.attention_norm(hidden_states), key_mask, output_attentions)
+        hidden_states = hidden_states + self.dropout(attended)
+        return hidden_states + self.mlp(self.mlp_norm(hidden_states)), weights
+
+
+def regrid_position_table(table: torch.Tensor, grid: tuple[int, int], new_grid: tuple[int, int]) -> torch.Tensor:
+    """Fit a learned [1, F*T, D] patch position table (row-major over (F, T)) to a new (F', T') grid.
+
+    As AST does: time first, then frequency; an axis that shrinks keeps its middle (start = old // 2 - new // 2),
+    an axis that grows is interpolated bilinearly (align_corners=False).
+    """
+    (rows, columns), (new_rows, new_columns) = grid, new_grid
+    if table.shape[1] != rows * columns:
+        raise ValueError(f"position table has {table.shape[1]} entries, not {rows} x {columns}")
+    image = table.transpose(1, 2).reshape(1, table.shape[2], rows, columns)
+    if new_columns <= columns:
+        start = columns // 2 - new_columns // 2
+        image = image[:, :, :, start : start + new_columns]
+    else:
+        image = nn.functional.interpolate(image, size=(rows, new_columns), mode="bilinear")
+    if new_rows <= rows:
+        start = rows // 2 - new_rows // 2
+        image = image[:, :, start : start + new_rows, :]
+    else:
+        image = nn.functional.interpolate(image, size=(new_rows, new_columns), mode="bilinear")
+    return image.flatten(2).transpose(1, 2)
