@@ -26,7 +26,6 @@ RULES: list[tuple[str, str]] = [
     (r"v\.pos_embed", "ast.embeddings.position_embeddings"),
     (r"v\.patch_embed\.proj\.(weight|bias)", r"ast.embeddings.patch_embedding.conv.\1"),
     (r"v\.blocks\.(\d+)\.norm1\.(weight|bias)", r"ast.layers.\1.attention_norm.\2"),
-    (r"v\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)", r"ast.layers.\1.attention.qkv.\2"),
     (r"v\.blocks\.(\d+)\.attn\.proj\.(weight|bias)", r"ast.layers.\1.attention.out_proj.\2"),
     (r"v\.blocks\.(\d+)\.norm2\.(weight|bias)", r"ast.layers.\1.mlp_norm.\2"),
     (r"v\.blocks\.(\d+)\.mlp\.fc([12])\.(weight|bias)", r"ast.layers.\1.mlp.fc\2.\3"),
@@ -120,13 +119,30 @@ def convert_ast_checkpoint(
             "the input length (max_length / dataset preset)"
         )
     model = AstForAudioClassification(config)
-    renamed = rename_keys(state_dict, RULES, dropped=UNUSED, source="AST checkpoint")
+    renamed = rename_keys(state_dict, RULES, dropped=UNUSED + [r"v\.blocks\.\d+\.attn\.qkv\.(weight|bias)"],
+                          source="AST checkpoint")
+    renamed.update(split_fused_qkv(state_dict, hidden_size))
     load_state_dict_strictly(model, renamed, source=str(checkpoint_path))
     logger.info("dropped the unused DeiT heads v.head / v.head_dist")
     if target_max_length is not None and target_max_length != max_length:
         model = regrid_input_length(model, target_max_length)
     feature_extractor = AstFeatureExtractor(mean=preset["mean"], std=preset["std"], max_length=model.config.max_length)
     return model.eval(), feature_extractor
+
+
+def split_fused_qkv(state_dict: dict[str, torch.Tensor], hidden_size: int) -> dict[str, torch.Tensor]:
+    """timm's fused qkv (rows: q, then k, then v) -> our separate q/k/v projections."""
+    split = {}
+    for key, tensor in state_dict.items():
+        match = re.fullmatch(r"v\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)", key)
+        if match:
+            if tensor.shape[0] != 3 * hidden_size:
+                raise CheckpointError(f"{key} has {tensor.shape[0]} rows, expected 3 x {hidden_size}")
+            for part, name in enumerate(("q_proj", "k_proj", "v_proj")):
+                split[f"ast.layers.{match.group(1)}.attention.{name}.{match.group(2)}"] = tensor[
+                    part * hidden_size : (part + 1) * hidden_size
+                ].clone()
+    return split
 
 
 def _label_fields(dataset: str, num_labels: int) -> dict:

@@ -91,7 +91,8 @@ class AstModel(AstPreTrainedModel):
     def __init__(self, config: AstConfig):
         super().__init__(config)
         self.embeddings = AstEmbeddings(config)
-        self.layers = nn.ModuleList([PreNormBlock(config) for _ in range(config.num_hidden_layers)])
+        # separate q/k/v projections: their [B, H, L, d] views run faster in SDPA than slices of a fused one
+        self.layers = nn.ModuleList([PreNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
