@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 from transformers import ASTConfig, ASTFeatureExtractor
 from transformers import ASTForAudioClassification as TransformersAST

@@ -69,6 +69,10 @@ def convert_case(case: ParityCase, out: Path) -> Path:
         from audiozoo.conversion.ast import convert_and_save
 
         return convert_and_save(case.checkpoint, out, **ast_options(case))
+    if family == "eat":
+        from audiozoo.conversion.eat import convert_and_save
+
+        return convert_and_save(case.checkpoint, out)
     raise ValueError(f"no conversion for family {family!r}")
 
 

@@ -10,6 +10,13 @@ from .models.ast import (
     AstForAudioFrameClassification,
     AstModel,
 )
+from .models.eat import (
+    EatConfig,
+    EatFeatureExtractor,
+    EatForAudioClassification,
+    EatForAudioFrameClassification,
+    EatModel,
+)
 from .models.beats import (
     BeatsTokenizerModel,
     BeatsConfig,
@@ -40,4 +47,9 @@ __all__ = [
     "BeatsForAudioFrameClassification",
     "BeatsModel",
     "BeatsTokenizerConfig",
+    "EatConfig",
+    "EatFeatureExtractor",
+    "EatForAudioClassification",
+    "EatForAudioFrameClassification",
+    "EatModel",
 ]

@@ -4,6 +4,7 @@
     audiozoo embed FILE... --model DIR_OR_HUB_ID --output X.npy|X.safetensors [--level clip|frame]
     audiozoo convert beats --checkpoint_path ORIG.pt --pytorch_dump_folder_path OUT [--push_to_hub REPO]
     audiozoo convert ast --checkpoint_path audioset_10_10_0.4593.pth --pytorch_dump_folder_path OUT [--dataset ...]
+    audiozoo convert eat --checkpoint_path EAT-base_epoch30_ft_AS2M.pt --pytorch_dump_folder_path OUT
 """
 
 from __future__ import annotations
@@ -124,6 +125,18 @@ def convert(args: argparse.Namespace) -> int:
         )
         print(f"converted {args.checkpoint_path} -> {out}")
         return 0
+    if args.family == "eat":
+        from .conversion.eat import convert_and_save as convert_eat
+
+        out = convert_eat(
+            args.checkpoint_path,
+            args.pytorch_dump_folder_path,
+            push_to_hub=args.push_to_hub,
+            dataset=args.dataset,
+            max_length=args.max_length,
+        )
+        print(f"converted {args.checkpoint_path} -> {out}")
+        return 0
     raise SystemExit(f"unknown family {args.family!r}")
 
 
@@ -150,6 +163,16 @@ def add_ast_conversion_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-grid the position table for this many input frames")
 
 
+def add_eat_conversion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint_path", required=True, help="original EAT fairseq .pt (pre-trained or fine-tuned)")
+    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
+    parser.add_argument("--push_to_hub", default=None, help="also upload to this Hub repo id")
+    parser.add_argument("--dataset", choices=("audioset", "esc50", "speechcommands"), default="audioset",
+                        help="normalisation statistics of the recipe")
+    parser.add_argument("--max_length", type=int, default=None,
+                        help="input frames (default: the checkpoint's target_length)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiozoo", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -170,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     families = convert_parser.add_subparsers(dest="family", required=True)
     add_beats_conversion_arguments(families.add_parser("beats", help="BEATs, fine-tuned BEATs or a BEATs tokenizer"))
     add_ast_conversion_arguments(families.add_parser("ast", help="Audio Spectrogram Transformer (.pth)"))
+    add_eat_conversion_arguments(families.add_parser("eat", help="EAT (fairseq checkpoint, no fairseq needed)"))
     convert_parser.set_defaults(handler=convert)
     return parser
 

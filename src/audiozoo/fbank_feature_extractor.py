@@ -179,3 +179,31 @@ class KaldiFbankFeatureExtractor(SequenceFeatureExtractor):
         elif return_tensors not in ("pt", None):
             raise ValueError(f"return_tensors must be 'pt' or 'np', got {return_tensors!r}")
         return BatchFeature(data=data)
+
+
+class FixedLengthFbankFeatureExtractor(KaldiFbankFeatureExtractor):
+    """The AST / EAT front end: per-clip mean removal, hanning window, `max_length` frames, recipe presets.
+
+    Subclasses set `PRESETS` (dataset -> mean, std, max_length); unspecified values come from "audioset".
+    """
+
+    PRESETS: dict[str, dict[str, float | int]] = {}
+
+    def __init__(self, mean: float | None = None, std: float | None = None, max_length: int | None = None, **kwargs):
+        default = self.PRESETS.get("audioset", {})
+        kwargs.setdefault("window", "hanning")
+        kwargs.setdefault("subtract_waveform_mean", True)
+        kwargs.setdefault("min_frames", 1)
+        super().__init__(
+            mean=default.get("mean", 0.0) if mean is None else mean,
+            std=default.get("std", 0.5) if std is None else std,
+            max_length=int(default.get("max_length", 1024)) if max_length is None else max_length,
+            **kwargs,
+        )
+
+    @classmethod
+    def from_preset(cls, dataset: str, **overrides):
+        """The front end of a released recipe, e.g. "audioset", "esc50" or "speechcommands"."""
+        if dataset not in cls.PRESETS:
+            raise ValueError(f"unknown {cls.__name__} preset {dataset!r}; expected one of {sorted(cls.PRESETS)}")
+        return cls(**{**cls.PRESETS[dataset], **overrides})

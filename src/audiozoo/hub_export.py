@@ -39,6 +39,18 @@ REMOTE_CODE_FILES: dict[str, list[str]] = {
         "fbank_feature_extractor.py",
         "audio/fbank.py",
     ],
+    "eat": [
+        "models/eat/configuration_eat.py",
+        "models/eat/modeling_eat.py",
+        "models/eat/feature_extraction_eat.py",
+        "attention.py",
+        "heads.py",
+        "vit.py",
+        "features.py",
+        "masking.py",
+        "fbank_feature_extractor.py",
+        "audio/fbank.py",
+    ],
 }
 
 # model_type -> {Auto class: module.Class}
@@ -55,6 +67,12 @@ AUTO_MAPS: dict[str, dict[str, str]] = {
         "AutoModelForAudioClassification": "modeling_ast.AstForAudioClassification",
         "AutoModelForAudioFrameClassification": "modeling_ast.AstForAudioFrameClassification",
     },
+    "audiozoo-eat": {
+        "AutoConfig": "configuration_eat.EatConfig",
+        "AutoModel": "modeling_eat.EatModel",
+        "AutoModelForAudioClassification": "modeling_eat.EatForAudioClassification",
+        "AutoModelForAudioFrameClassification": "modeling_eat.EatForAudioFrameClassification",
+    },
     "audiozoo-beats-tokenizer": {
         "AutoConfig": "configuration_beats.BeatsTokenizerConfig",
         "AutoModel": "modeling_beats.BeatsTokenizerModel",
@@ -63,6 +81,7 @@ AUTO_MAPS: dict[str, dict[str, str]] = {
 FEATURE_EXTRACTOR_MAPS = {
     "BeatsFeatureExtractor": "feature_extraction_beats.BeatsFeatureExtractor",
     "AstFeatureExtractor": "feature_extraction_ast.AstFeatureExtractor",
+    "EatFeatureExtractor": "feature_extraction_eat.EatFeatureExtractor",
 }
 
 _RELATIVE_IMPORT = re.compile(r"^from (\.+)([\w.]*) import", re.MULTILINE)

@@ -17,6 +17,13 @@ from .models.ast import (
     AstForAudioFrameClassification,
     AstModel,
 )
+from .models.eat import (
+    EatConfig,
+    EatFeatureExtractor,
+    EatForAudioClassification,
+    EatForAudioFrameClassification,
+    EatModel,
+)
 from .models.beats import (
     BeatsTokenizerModel,
     BeatsConfig,
@@ -45,3 +52,9 @@ def register_models() -> None:
     AutoModelForAudioClassification.register(AstConfig, AstForAudioClassification, exist_ok=True)
     AutoModelForAudioFrameClassification.register(AstConfig, AstForAudioFrameClassification, exist_ok=True)
     AutoFeatureExtractor.register(AstConfig, AstFeatureExtractor, exist_ok=True)
+
+    AutoConfig.register(EatConfig.model_type, EatConfig, exist_ok=True)
+    AutoModel.register(EatConfig, EatModel, exist_ok=True)
+    AutoModelForAudioClassification.register(EatConfig, EatForAudioClassification, exist_ok=True)
+    AutoModelForAudioFrameClassification.register(EatConfig, EatForAudioFrameClassification, exist_ok=True)
+    AutoFeatureExtractor.register(EatConfig, EatFeatureExtractor, exist_ok=True)

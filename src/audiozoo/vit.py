@@ -129,3 +129,29 @@ def regrid_position_table(table: torch.Tensor, grid: tuple[int, int], new_grid: 
     else:
         image = nn.functional.interpolate(image, size=(new_rows, new_columns), mode="bilinear")
     return image.flatten(2).transpose(1, 2)
+
+
+class PostNormBlock(GradientCheckpointingLayer):
+    """data2vec 2.0 / EAT block (post-LN): x + attn(x), r = LN(x), then LN(r + mlp(r))."""
+
+    def __init__(self, config, fused_qkv: bool = True):
+        super().__init__()
+        self.attention = ViTSelfAttention(config, fused_qkv)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = ViTMlp(config)
+        self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout)
+
+    def forward(
+        self, hidden_states: torch.Tensor, key_mask: torch.Tensor | None = None, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        attended, weights = self.attention(hidden_states, key_mask, output_attentions)
+        residual = self.attention_norm(hidden_states + self.dropout(attended))
+        return self.mlp_norm(residual + self.mlp(residual)), weights
+
+
+def split_fused_qkv(fused: torch.Tensor, hidden_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """timm's fused qkv weight or bias (rows: q, then k, then v) -> (q, k, v) copies."""
+    if fused.shape[0] != 3 * hidden_size:
+        raise ValueError(f"a fused qkv tensor has {fused.shape[0]} rows, expected 3 x {hidden_size}")
+    return tuple(fused[part * hidden_size : (part + 1) * hidden_size].clone() for part in range(3))

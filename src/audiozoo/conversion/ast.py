@@ -15,7 +15,7 @@ import torch
 
 from ..labels import dataset_labels
 from ..models.ast import AST_PRESETS, AstConfig, AstFeatureExtractor, AstForAudioClassification
-from ..vit import regrid_position_table
+from ..vit import regrid_position_table, split_fused_qkv
 from .common import CheckpointError, load_state_dict_strictly, load_torch_checkpoint, rename_keys
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def convert_ast_checkpoint(
     model = AstForAudioClassification(config)
     renamed = rename_keys(state_dict, RULES, dropped=UNUSED + [r"v\.blocks\.\d+\.attn\.qkv\.(weight|bias)"],
                           source="AST checkpoint")
-    renamed.update(split_fused_qkv(state_dict, hidden_size))
+    renamed.update(_split_qkv(state_dict, hidden_size))
     load_state_dict_strictly(model, renamed, source=str(checkpoint_path))
     logger.info("dropped the unused DeiT heads v.head / v.head_dist")
     if target_max_length is not None and target_max_length != max_length:
@@ -130,18 +130,14 @@ def convert_ast_checkpoint(
     return model.eval(), feature_extractor
 
 
-def split_fused_qkv(state_dict: dict[str, torch.Tensor], hidden_size: int) -> dict[str, torch.Tensor]:
-    """timm's fused qkv (rows: q, then k, then v) -> our separate q/k/v projections."""
+def _split_qkv(state_dict: dict[str, torch.Tensor], hidden_size: int) -> dict[str, torch.Tensor]:
+    """timm's fused `v.blocks.i.attn.qkv` -> our separate q/k/v projections."""
     split = {}
     for key, tensor in state_dict.items():
         match = re.fullmatch(r"v\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)", key)
         if match:
-            if tensor.shape[0] != 3 * hidden_size:
-                raise CheckpointError(f"{key} has {tensor.shape[0]} rows, expected 3 x {hidden_size}")
-            for part, name in enumerate(("q_proj", "k_proj", "v_proj")):
-                split[f"ast.layers.{match.group(1)}.attention.{name}.{match.group(2)}"] = tensor[
-                    part * hidden_size : (part + 1) * hidden_size
-                ].clone()
+            for name, part in zip(("q_proj", "k_proj", "v_proj"), split_fused_qkv(tensor, hidden_size), strict=True):
+                split[f"ast.layers.{match.group(1)}.attention.{name}.{match.group(2)}"] = part
     return split
 
 
