@@ -108,3 +108,25 @@ def test_embed_cli_writes_clip_and_frame_embeddings(converted_dir, tmp_path, cap
     assert frames.shape == (24, 64)
     with pytest.raises(SystemExit, match="must end in .npy or .safetensors"):
         main(["embed", str(EXAMPLE_CLIP), "--model", str(model_dir), "--output", str(tmp_path / "x.txt")])
+
+
+@pytest.mark.parametrize("case_name,steps", [("ast_tiny_f10", 9), ("eat_tiny_finetuned", 16), ("beats_tokenizer_tiny", 24)])
+def test_classify_and_embed_for_every_family(converted_dir, tmp_path, capsys, case_name, steps):
+    """The CLI works on every family: clip embeddings (pooled output) and per-time-step frame embeddings."""
+    directory = converted_dir(case_name)
+    if case_name != "beats_tokenizer_tiny":
+        # the 4 s clip is longer than these tiny models' inputs: classify refuses it, a 1 s cut works
+        samples, rate = soundfile.read(EXAMPLE_CLIP, dtype="float32")
+        short = tmp_path / "short.wav"
+        soundfile.write(short, samples[:rate], rate)
+        assert main(["classify", str(short), "--model", str(directory), "--top-k", "2"]) == 0
+        assert len(capsys.readouterr().out.strip().splitlines()) == 3
+        clip = short
+    else:
+        clip = EXAMPLE_CLIP
+    frames_file = tmp_path / "frames.safetensors"
+    assert main(["embed", str(clip), "--model", str(directory), "--output", str(frames_file), "--level", "frame"]) == 0
+    assert load_file(frames_file)["frames_0"].shape[0] == steps
+    clip_file = tmp_path / "clip.npy"
+    assert main(["embed", str(clip), "--model", str(directory), "--output", str(clip_file)]) == 0
+    assert np.load(clip_file).shape == (1, 64)

@@ -49,10 +49,11 @@ def classify(args: argparse.Namespace) -> int:
 
 
 def embed(args: argparse.Namespace) -> int:
-    """Write clip embeddings [N, C] (mean of the valid encoder tokens) or per-file frame embeddings [T, C]."""
+    """Write clip embeddings [N, C] (the model's pooled output, else the mean of its valid tokens) or per-file
+    frame embeddings [T, C] (the model's per-time-step features)."""
     from transformers import AutoFeatureExtractor, AutoModel
 
-    from .heads import masked_mean, time_major_patches_to_frames
+    from .heads import masked_mean
 
     output = Path(args.output)
     if output.suffix not in (".npy", ".safetensors"):
@@ -67,10 +68,10 @@ def embed(args: argparse.Namespace) -> int:
         tokens = encoded.last_hidden_state
         if args.level == "clip":
             pooled = getattr(encoded, "pooler_output", None)
-            vector = pooled if pooled is not None else masked_mean(tokens, encoded.attention_mask)
+            vector = pooled if pooled is not None else masked_mean(tokens, getattr(encoded, "attention_mask", None))
             embeddings.append(vector[0].cpu().numpy())
         else:
-            frames, _ = time_major_patches_to_frames(tokens, model.config.num_frequency_patches, encoded.attention_mask)
+            frames, _ = model.frame_features(encoded)
             embeddings.append(frames[0].cpu().numpy())
 
     names = [str(path) for path in args.files]

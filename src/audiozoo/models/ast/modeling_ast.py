@@ -96,6 +96,12 @@ class AstModel(AstPreTrainedModel):
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
+    def frame_features(self, encoded: AstModelOutput) -> tuple[torch.Tensor, None]:
+        """Per-time-step features [B, T', D]: the frequency-major patch grid averaged over frequency (no mask)."""
+        patches = encoded.last_hidden_state[:, 2:]
+        grid = patches.reshape(patches.shape[0], self.config.frequency_patches, self.config.time_patches, -1)
+        return grid.mean(dim=1), None
+
     def forward(
         self,
         input_values: torch.Tensor,
@@ -110,7 +116,7 @@ class AstModel(AstPreTrainedModel):
         )
         output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        expected = (self.config.max_length, self.config.num_mel_bins)
+        expected = (self.config.max_length, self.config.num_mel_bins)  # fixed input size
         if input_values.dim() != 3 or tuple(input_values.shape[1:]) != expected:
             raise ValueError(
                 f"input_values must be [batch, {expected[0]}, {expected[1]}] (this model's max_length and mel bins; "
@@ -208,9 +214,8 @@ class AstForAudioFrameClassification(_AstWithHead):
         """`labels`: float frame targets [B, T', C] (T' = config.time_patches); `clip_labels`: optional [B, C]."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         encoded = self._encode(input_values, output_hidden_states, output_attentions)
-        patches = encoded.last_hidden_state[:, 2:]
-        grid = patches.reshape(patches.shape[0], self.config.frequency_patches, self.config.time_patches, -1)
-        frame_logits = self.classifier(grid.mean(dim=1))
+        frames, _ = self.ast.frame_features(encoded)
+        frame_logits = self.classifier(frames)
         clip_logits = self.classifier(encoded.pooler_output)
         loss = None
         if labels is not None:

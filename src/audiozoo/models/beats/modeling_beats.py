@@ -397,6 +397,12 @@ class BeatsModel(BeatsPreTrainedModel):
                 f"got {tuple(attention_mask.shape)}"
             )
 
+    def frame_features(self, encoded: BeatsModelOutput) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-time-step features [B, T', C] (patches averaged over frequency, valid ones only) and their mask."""
+        return time_major_patches_to_frames(
+            encoded.last_hidden_state, self.config.num_frequency_patches, encoded.attention_mask
+        )
+
     def patch_mask(self, frame_mask: torch.Tensor, num_patches: int) -> torch.Tensor:
         """[B, T] frame mask -> [B, P] patch mask under `config.padding_mask_rule`."""
         if self.config.padding_mask_rule == "original":
@@ -536,6 +542,7 @@ class BeatsForAudioFrameClassification(_BeatsWithPatchClassifier):
         encoded, patch_logits = self._encode_and_classify_patches(
             input_values, attention_mask, output_hidden_states, output_attentions
         )
+        # the classifier is linear: averaging its per-patch logits equals classifying the averaged patches
         frame_logits, frame_mask = time_major_patches_to_frames(
             patch_logits, self.config.num_frequency_patches, encoded.attention_mask
         )
@@ -594,6 +601,10 @@ class BeatsTokenizerModel(BeatsPreTrainedModel):
         )
         self.quantizer = BeatsVectorQuantizer(config.codebook_size, config.codebook_dim)
         self.post_init()
+
+    def frame_features(self, encoded: BeatsTokenizerOutput) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per-time-step encoder features, as [`BeatsModel.frame_features`]."""
+        return self.beats.frame_features(encoded)
 
     def forward(
         self,

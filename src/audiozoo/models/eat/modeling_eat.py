@@ -121,6 +121,10 @@ class EatModel(EatPreTrainedModel):
         self.layers = nn.ModuleList([PostNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
         self.post_init()
 
+    def frame_features(self, encoded: EatModelOutput) -> tuple[torch.Tensor, None]:
+        """Per-time-step features [B, T', D]: time-major patch tokens averaged over their 8 frequency patches."""
+        return time_major_patches_to_frames(encoded.last_hidden_state[:, 1:], self.config.num_frequency_patches)
+
     def forward(
         self,
         input_values: torch.Tensor,
@@ -231,7 +235,7 @@ class EatForAudioFrameClassification(_EatWithHead):
         """`labels`: float frame targets [B, T', C]; `clip_labels`: optional [B, C]."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         encoded = self._encode(input_values, output_hidden_states, output_attentions)
-        frames, _ = time_major_patches_to_frames(encoded.last_hidden_state[:, 1:], self.config.num_frequency_patches)
+        frames, _ = self.eat.frame_features(encoded)
         frame_logits = self.classifier(frames)
         clip_logits = self.classifier(encoded.pooler_output)
         loss = None
