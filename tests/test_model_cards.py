@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from audiozoo import BeatsConfig
-from audiozoo.model_cards import BEATS_RELEASES, find_release, render_model_card
+from audiozoo.model_cards import BEATS_RELEASES, RELEASES, find_release, render_model_card
 
 from conftest import REPO
 
@@ -20,11 +20,11 @@ def front_matter(card: str) -> dict[str, str]:
     return {line.split(":")[0]: line.split(":", 1)[1].strip() for line in block.splitlines() if ":" in line}
 
 
-@pytest.mark.parametrize("release", BEATS_RELEASES, ids=lambda r: r.hub_id)
+@pytest.mark.parametrize("release", RELEASES, ids=lambda r: r.hub_id)
 def test_every_release_renders(release):
     card = render_model_card(release)
     meta = front_matter(card)
-    assert meta["library_name"] == "transformers" and meta["license"] == "mit"
+    assert meta["library_name"] == "transformers" and meta["license"] == ("other" if release.family == "ast" else "mit")
     expected_tag = "audio-classification" if release.kind == "finetuned" else "feature-extraction"
     assert meta["pipeline_tag"] == expected_tag
     assert release.hub_id in card and release.original_filename in card
@@ -35,7 +35,8 @@ def test_release_table_covers_the_original_release():
     files = {release.original_filename for release in BEATS_RELEASES}
     assert len(BEATS_RELEASES) == 19  # 5 pre-trained, 10 fine-tuned, 4 tokenizers
     assert "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt" in files and "Tokenizer_iter3.pt" in files
-    assert len({release.hub_id for release in BEATS_RELEASES}) == len(BEATS_RELEASES)
+    assert len({release.hub_id for release in RELEASES}) == len(RELEASES)
+    assert find_release("audioset_16_16_0.4422.pth").family == "ast"
     assert find_release("BEATs_iter3.pt").kind == "pretrained"
     assert find_release("original.pt") is None
 
@@ -47,6 +48,12 @@ def test_generic_card_from_a_config():
     assert "| layers | 2 |" in card and "6.25 steps per second" in card
     with pytest.raises(ValueError, match="needs a release entry or a config"):
         render_model_card(None)
+
+
+def test_conversions_write_a_card_for_their_family(converted_dir):
+    for case, name in (("ast_tiny_f10", "AST"), ("eat_tiny_finetuned", "EAT"), ("beats_tiny_ssl", "BEATs")):
+        card = (converted_dir(case) / "README.md").read_text()
+        assert f"# {name} (converted)" in card and "| layers | 2 |" in card
 
 
 def test_generated_cards_are_up_to_date(tmp_path):

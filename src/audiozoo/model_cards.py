@@ -4,14 +4,81 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BEATS_SOURCE = "https://github.com/microsoft/unilm/tree/master/beats"
-BEATS_CITATION = """@inproceedings{chen2023beats,
+
+@dataclass(frozen=True)
+class Family:
+    """What a card says about a model family."""
+
+    key: str
+    name: str
+    source: str
+    hosting: str
+    citation: str
+    front_end: str
+    tokens: str
+    convert: str
+    license: str = "mit"
+    dataset_tag: str = "agkphysics/AudioSet"
+
+
+FAMILIES: dict[str, Family] = {
+    "beats": Family(
+        key="beats",
+        name="BEATs",
+        source="https://github.com/microsoft/unilm/tree/master/beats",
+        hosting="listed in the original README, hosted on OneDrive",
+        citation="""@inproceedings{chen2023beats,
   title     = {{BEATs}: Audio Pre-Training with Acoustic Tokenizers},
   author    = {Chen, Sanyuan and Wu, Yu and Wang, Chengyi and Liu, Shujie and Tompkins, Daniel and Chen, Zhuo and Che, Wanxiang and Yu, Xiangzhan and Wei, Furu},
   booktitle = {Proceedings of the 40th International Conference on Machine Learning (ICML)},
   year      = {2023},
   note      = {arXiv:2212.09058}
-}"""
+}""",
+        front_end="samples x 2^15, 128-bin Kaldi filterbank (povey window, 25 ms / 10 ms frames), "
+        "`(fbank - 15.41663) / (2 * 6.55582)`; any length",
+        tokens="16x16 patch tokens in time-major order (8 frequency patches per time step of 160 ms), and the "
+        "patch-level `attention_mask` it used",
+        convert="audiozoo convert beats --checkpoint_path {file} --pytorch_dump_folder_path OUT",
+    ),
+    "ast": Family(
+        key="ast",
+        name="AST",
+        source="https://github.com/YuanGongND/ast",
+        hosting="listed in the original README (Dropbox links)",
+        citation="""@inproceedings{gong21b_interspeech,
+  title     = {{AST}: Audio Spectrogram Transformer},
+  author    = {Gong, Yuan and Chung, Yu-An and Glass, James},
+  booktitle = {Proc. Interspeech 2021},
+  year      = {2021},
+  note      = {arXiv:2104.01778}
+}""",
+        front_end="waveform minus its mean, 128-bin Kaldi filterbank (hanning window, 25 ms / 10 ms frames), "
+        "padded with 0.0 (log domain) to `max_length` frames, then `(fbank - mean) / (2 * std)`; longer clips "
+        "need `truncation=True`",
+        tokens="the cls and distillation tokens, then patch tokens in frequency-major order; `pooler_output` is "
+        "their mean, as the original pools",
+        convert="audiozoo convert ast --checkpoint_path {file} --pytorch_dump_folder_path OUT",
+        license="other",  # no license file in the stored copy of the original repository: see its page
+    ),
+    "eat": Family(
+        key="eat",
+        name="EAT",
+        source="https://github.com/cwx-worst-one/EAT",
+        hosting="released by the authors (fairseq checkpoints on Google Drive; also worstchan/* on the Hub)",
+        citation="""@inproceedings{chen2024eat,
+  title     = {{EAT}: Self-Supervised Pre-Training with Efficient Audio Transformer},
+  author    = {Chen, Wenxi and Liang, Yuzhe and Ma, Ziyang and Zheng, Zhisheng and Chen, Xie},
+  booktitle = {Proceedings of the 33rd International Joint Conference on Artificial Intelligence (IJCAI)},
+  year      = {2024},
+  note      = {arXiv:2401.03497}
+}""",
+        front_end="waveform minus its mean, 128-bin Kaldi filterbank (hanning window, 25 ms / 10 ms frames), "
+        "padded with 0.0 (log domain) to `max_length` frames, then `(fbank - (-4.268)) / (2 * 4.569)`; longer clips "
+        "need `truncation=True`",
+        tokens="the CLS (utterance) token, then 16x16 patch tokens in time-major order; `pooler_output` is the CLS",
+        convert="audiozoo convert eat --checkpoint_path {file} --pytorch_dump_folder_path OUT",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -23,6 +90,7 @@ class ReleasedCheckpoint:
     kind: str  # "pretrained" | "finetuned" | "tokenizer"
     iteration: str
     description: str
+    family: str = "beats"
 
 
 def _beats_releases() -> list[ReleasedCheckpoint]:
@@ -54,12 +122,60 @@ def _beats_releases() -> list[ReleasedCheckpoint]:
     return releases
 
 
+def _ast_releases() -> list[ReleasedCheckpoint]:
+    audioset = [("10_10_0.4593", "weight-averaged, the best single model"), ("10_10_0.4495", "ensemble member"),
+                ("10_10_0.4483", "ensemble member"), ("10_10_0.4475", "ensemble member"), ("12_12_0.4467", ""),
+                ("14_14_0.4431", ""), ("16_16_0.4422", "")]
+    releases = []
+    for name, note in audioset:
+        stride = name.split("_")[0]
+        score = name.split("_")[2]
+        detail = f"; {note}" if note else ""
+        releases.append(ReleasedCheckpoint(
+            f"audiozoo/ast-audioset-{name.replace('_', '-')}", f"audioset_{name}.pth", "finetuned",
+            f"AudioSet, stride {stride}",
+            f"AST fine-tuned on AudioSet-2M (527 classes, multi-label), patch stride {stride}/{stride}, 1024 frames "
+            f"(10.24 s); the file name gives its AudioSet mAP, {score}{detail}. Convert with `--dataset audioset`.",
+            family="ast",
+        ))
+    releases.append(ReleasedCheckpoint(
+        "audiozoo/ast-speechcommands-10-10-0.9812", "speechcommands_10_10_0.9812.pth", "finetuned",
+        "Speech Commands V2", "AST fine-tuned on Speech Commands V2 (35 classes), 128 frames (1.28 s); test accuracy "
+        "0.9812 per the file name. Convert with `--dataset speechcommands`.", family="ast",
+    ))
+    return releases
+
+
+def _eat_releases() -> list[ReleasedCheckpoint]:
+    entries = [
+        ("eat-base-epoch10-pretrained", "EAT-base epoch 10 pre-trained", "pretrained",
+         "EAT-base (88M) pre-trained for 10 epochs on AudioSet-2M, without a classification head."),
+        ("eat-base-epoch10-finetuned-as2m", "EAT-base epoch 10, AS-2M fine-tuned", "finetuned",
+         "EAT-base (epoch 10) fine-tuned on AudioSet-2M (527 classes, multi-label)."),
+        ("eat-base-epoch10-finetuned-as20k", "EAT-base epoch 10, AS-20K fine-tuned", "finetuned",
+         "EAT-base (epoch 10) fine-tuned on AudioSet-20K (527 classes, multi-label)."),
+        ("eat-base-epoch30-pretrained", "EAT-base epoch 30 pre-trained (worstchan/EAT-base_epoch30_pretrain)",
+         "pretrained", "EAT-base (88M) pre-trained for 30 epochs on AudioSet-2M, without a classification head."),
+        ("eat-base-epoch30-finetuned-as2m", "EAT-base epoch 30, AS-2M (worstchan/EAT-base_epoch30_finetune_AS2M)",
+         "finetuned", "EAT-base (epoch 30) fine-tuned on AudioSet-2M (527 classes, multi-label)."),
+        ("eat-large-epoch20-pretrained", "EAT-large epoch 20 pre-trained (worstchan/EAT-large_epoch20_pretrain)",
+         "pretrained", "EAT-large (309M) pre-trained for 20 epochs on AudioSet-2M, without a classification head."),
+        ("eat-large-epoch20-finetuned-as2m", "EAT-large epoch 20, AS-2M (worstchan/EAT-large_epoch20_finetune_AS2M)",
+         "finetuned", "EAT-large (epoch 20) fine-tuned on AudioSet-2M (527 classes, multi-label)."),
+    ]
+    return [
+        ReleasedCheckpoint(f"audiozoo/{slug}", original, kind, original.split(" (")[0], description, family="eat")
+        for slug, original, kind, description in entries
+    ]
+
+
 BEATS_RELEASES: list[ReleasedCheckpoint] = _beats_releases()
+RELEASES: list[ReleasedCheckpoint] = BEATS_RELEASES + _ast_releases() + _eat_releases()
 
 
 def find_release(original_filename: str) -> ReleasedCheckpoint | None:
     """The release entry for an original file name, or None for a checkpoint of one's own."""
-    for release in BEATS_RELEASES:
+    for release in RELEASES:
         if release.original_filename == original_filename:
             return release
     return None
@@ -67,26 +183,24 @@ def find_release(original_filename: str) -> ReleasedCheckpoint | None:
 
 TEMPLATE = """---
 library_name: transformers
-license: mit
+license: {license}
 pipeline_tag: {pipeline_tag}
 tags:
 - audio
-- beats
+- {family_key}
 - audiozoo
 datasets:
-- agkphysics/AudioSet
+- {dataset_tag}
 ---
 
 # {title}
 
 {description}
 
-A port of the original [BEATs code]({source}) to Hugging Face `transformers`, by the audiozoo
-package. Converted from `{original_filename}` (listed in the original
-README, hosted on OneDrive) with `audiozoo convert beats --checkpoint_path {original_filename}
---pytorch_dump_folder_path OUT`. The port reproduces the original code's outputs: the audiozoo test suite
-checks features, every hidden state, patch masks and head outputs against outputs that the original code
-computed on checkpoints in the original format.
+A port of the original [{family_name} code]({source}) to Hugging Face `transformers`, by the audiozoo
+package. Converted from `{original_filename}` ({hosting}) with `{convert}`. The port reproduces the original
+code's outputs: the audiozoo test suite checks features, hidden states and head outputs against outputs that the
+original code computed on checkpoints in the original format.
 
 ## Use
 
@@ -102,11 +216,9 @@ outputs = model(**inputs)
 {usage}
 ## Input and output
 
-- Mono float waveforms at **16 kHz**. The feature extractor computes the original front end (samples x 2^15,
-  128-bin Kaldi filterbank, 25 ms / 10 ms frames, `(fbank - 15.41663) / (2 * 6.55582)`) in batched torch and
-  refuses other sampling rates; `pipeline(...)` and the `audiozoo` CLI resample with soxr.
-- The encoder returns 16x16 patch tokens in time-major order (8 frequency patches per time step of 160 ms),
-  `hidden_states` of every layer on request, and the patch-level `attention_mask` it used.
+- Mono float waveforms at **16 kHz**. The feature extractor computes the original front end in batched torch
+  ({front_end}) and refuses other sampling rates; `pipeline(...)` and the `audiozoo` CLI resample with soxr.
+- The encoder returns {tokens}; `hidden_states` of every layer on request.
 - `AutoModelForAudioFrameClassification` gives one prediction per time step: `config.frame_rate` =
   {frame_rate:g} steps per second.
 
@@ -115,10 +227,8 @@ outputs = model(**inputs)
 
 - Needs `transformers>=5`. With `import audiozoo` the package's code is used; without it, pass
   `trust_remote_code=True` to load the copy of the code stored with the weights.
-- Padding follows the original exactly by default: a partly padded time step of a shorter clip in a batch
-  counts as audio. Set `padding_mask_rule="exact"` in the config and the feature extractor for outputs that do
-  not depend on batching.
-- Evaluation figures: see the paper; this card reports none of its own.
+{limitation}- Evaluation figures: see the paper; this card reports none of its own.
+- License: that of the original release ({source}).
 
 ## Citation
 
@@ -134,18 +244,36 @@ from transformers import pipeline
 classify = pipeline("audio-classification", model="{hub_id}")
 classify("clip.wav", top_k=5)  # any rate, any channels: decoded with soundfile, resampled with soxr
 ```
-Command line: `audiozoo classify clip.wav --model {hub_id}`. The labels come from the checkpoint's
-`label_dict` (AudioSet MIDs, mapped to display names; `config.label_mids` keeps the MIDs). Its order is not the
-order of AudioSet's class_labels_indices.csv. Multi-label: apply a sigmoid to `logits` (the pipeline does).
+Command line: `audiozoo classify clip.wav --model {hub_id}`. {labels}
 """,
     "pretrained": """
 Embeddings from the command line: `audiozoo embed clip.wav --model {hub_id} --output emb.npy`
-(mean of the patch tokens; `--level frame` for one vector per 160 ms).
+(the pooled output; `--level frame` for one vector per time step).
 """,
     "tokenizer": """
 `outputs.codebook_ids` [batch, patches] are the acoustic tokens (the original returns them flattened);
 `outputs.quantizer_input` is the projection before the l2-normalised nearest-neighbour lookup.
 """,
+}
+
+LABEL_NOTES = {
+    "beats": "The labels come from the checkpoint's `label_dict` (AudioSet MIDs, mapped to display names; "
+    "`config.label_mids` keeps the MIDs). Its order is not the order of AudioSet's class_labels_indices.csv. "
+    "Multi-label: apply a sigmoid to `logits` (the pipeline does).",
+    "ast": "The labels are the recipe's class list (`--dataset`). AudioSet is multi-label: apply a sigmoid to "
+    "`logits` (the pipeline does).",
+    "eat": "The labels come from the checkpoint's task dictionary (AudioSet MIDs, mapped to display names). "
+    "Multi-label: apply a sigmoid to `logits` (the pipeline does).",
+}
+
+LIMITATIONS = {
+    "beats": "- Padding follows the original exactly by default: a partly padded time step of a shorter clip in a "
+    "batch\n  counts as audio. Set `padding_mask_rule=\"exact\"` in the config and the feature extractor for "
+    "outputs that do\n  not depend on batching.\n",
+    "ast": "- Fixed input length (`config.max_length` frames, as trained); conversion can re-grid the position "
+    "table for\n  another length (`--target_max_length`), as the original adapts tables.\n",
+    "eat": "- Fixed input length (`config.max_length` frames); padded frames are attended to, as in the "
+    "original.\n",
 }
 
 MODEL_CLASSES = {
@@ -166,10 +294,17 @@ def _architecture_table(config) -> str:
     ]
     if getattr(config, "codebook_size", None):
         rows.append(("codebook", f"{config.codebook_size} x {config.codebook_dim}"))
-    elif config.id2label and getattr(config, "label_mids", None):
+    if getattr(config, "max_length", None):
+        rows.append(("input frames", config.max_length))
+    if config.problem_type:
         rows.append(("labels", len(config.id2label)))
     lines = ["## Architecture", "", "| | |", "| --- | --- |"] + [f"| {name} | {value} |" for name, value in rows]
     return "\n".join(lines) + "\n"
+
+
+def _family_of(config) -> str:
+    model_type = getattr(config, "model_type", "audiozoo-beats")
+    return {"audiozoo-ast": "ast", "audiozoo-eat": "eat"}.get(model_type, "beats")
 
 
 def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
@@ -177,24 +312,35 @@ def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
     if release is None:
         if config is None:
             raise ValueError("render_model_card needs a release entry or a config")
+        family = FAMILIES[_family_of(config)]
         kind = "tokenizer" if getattr(config, "codebook_size", None) else (
-            "finetuned" if getattr(config, "label_mids", None) or config.problem_type else "pretrained")
+            "finetuned" if config.problem_type else "pretrained")
         release = ReleasedCheckpoint(
             "path/to/converted-model", "original checkpoint", kind, "",
-            "A BEATs model converted from a checkpoint in the original microsoft/unilm format.",
+            f"A {family.name} model converted from a checkpoint in the original format.", family=family.key,
         )
-    title = f"BEATs {release.iteration} ({release.kind})" if release.iteration else "BEATs (converted)"
-    frame_rate = config.frame_rate if config is not None else 6.25
+    family = FAMILIES[release.family]
+    title = f"{family.name} {release.iteration} ({release.kind})" if release.iteration else f"{family.name} (converted)"
+    frame_rate = config.frame_rate if config is not None else {"beats": 6.25, "ast": 10.0, "eat": 6.25}[family.key]
     return TEMPLATE.format(
+        license=family.license,
         pipeline_tag="audio-classification" if release.kind == "finetuned" else "feature-extraction",
+        family_key=family.key,
+        dataset_tag=family.dataset_tag,
         title=title,
         description=release.description,
-        source=BEATS_SOURCE,
+        family_name=family.name,
+        source=family.source,
         original_filename=release.original_filename,
+        hosting=family.hosting,
+        convert=family.convert.format(file=release.original_filename),
         model_class=MODEL_CLASSES[release.kind],
         hub_id=release.hub_id,
-        usage=USAGE[release.kind].format(hub_id=release.hub_id),
+        usage=USAGE[release.kind].format(hub_id=release.hub_id, labels=LABEL_NOTES[family.key]),
+        front_end=family.front_end,
+        tokens=family.tokens,
         frame_rate=frame_rate,
         architecture=_architecture_table(config),
-        citation=BEATS_CITATION,
+        limitation=LIMITATIONS[family.key],
+        citation=family.citation,
     )

@@ -171,7 +171,9 @@ def regrid_input_length(model: AstForAudioClassification, max_length: int) -> As
 
 def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, *, push_to_hub: str | None = None, **options):
     """Convert, then write the folder (weights, config, preprocessor config, card, remote code) and verify it."""
+    from ..model_cards import find_release, render_model_card
     from .output import save_converted
 
     model, feature_extractor = convert_ast_checkpoint(checkpoint_path, **options)
-    return save_converted(model, feature_extractor, output_dir, family="ast", card=None, push_to_hub=push_to_hub)
+    card = render_model_card(find_release(Path(checkpoint_path).name), model.config)
+    return save_converted(model, feature_extractor, output_dir, family="ast", card=card, push_to_hub=push_to_hub)

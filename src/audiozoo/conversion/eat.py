@@ -140,7 +140,9 @@ def _labels(task_state: dict, num_labels: int) -> dict:
 
 def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, *, push_to_hub: str | None = None, **options):
     """Convert, then write the folder (weights, configs, remote code) and verify that it reloads."""
+    from ..model_cards import find_release, render_model_card
     from .output import save_converted
 
     model, feature_extractor = convert_eat_checkpoint(checkpoint_path, **options)
-    return save_converted(model, feature_extractor, output_dir, family="eat", card=None, push_to_hub=push_to_hub)
+    card = render_model_card(find_release(Path(checkpoint_path).name), model.config)
+    return save_converted(model, feature_extractor, output_dir, family="eat", card=card, push_to_hub=push_to_hub)
