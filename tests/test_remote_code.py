@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification
 
@@ -28,6 +29,7 @@ HIDDEN_PACKAGE_SCRIPT = textwrap.dedent(
                               AutoModelForAudioFrameClassification)
     folder, clip = sys.argv[1], sys.argv[2]
     samples, rate = soundfile.read(clip, dtype="float32")
+    samples = samples[:rate]  # one second: fits every tiny test model
     fe = AutoFeatureExtractor.from_pretrained(folder, trust_remote_code=True)
     inputs = fe(samples, sampling_rate=rate)
     result = {"config": type(AutoConfig.from_pretrained(folder, trust_remote_code=True)).__name__,
@@ -49,11 +51,17 @@ def test_flatten_imports():
     )
 
 
-def test_converted_folder_loads_as_remote_code_without_audiozoo(converted_dir, tmp_path):
-    folder = converted_dir("beats_tiny_finetuned")
+@pytest.mark.parametrize(
+    "case,family,classifier",
+    [("beats_tiny_finetuned", "beats", "BeatsForAudioClassification"),
+     ("ast_tiny_f16", "ast", "AstForAudioClassification"),
+     ("eat_tiny_finetuned", "eat", "EatForAudioClassification")],
+)
+def test_converted_folder_loads_as_remote_code_without_audiozoo(converted_dir, tmp_path, case, family, classifier):
+    folder = converted_dir(case)
     config = json.loads((folder / "config.json").read_text())
-    assert config["auto_map"]["AutoModelForAudioClassification"] == "modeling_beats.BeatsForAudioClassification"
-    assert {"modeling_beats.py", "fbank.py", "heads.py"} <= {path.name for path in folder.iterdir()}
+    assert config["auto_map"]["AutoModelForAudioClassification"] == f"modeling_{family}.{classifier}"
+    assert {f"modeling_{family}.py", "fbank.py", "heads.py"} <= {path.name for path in folder.iterdir()}
 
     environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "PYTHONPATH": ""}
     completed = subprocess.run(
@@ -62,13 +70,15 @@ def test_converted_folder_loads_as_remote_code_without_audiozoo(converted_dir, t
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     remote = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert remote["config"] == "BeatsConfig" and remote["fe"] == "BeatsFeatureExtractor"
-    assert remote["AutoModelForAudioClassification"][0] == "BeatsForAudioClassification"
-    assert remote["AutoModelForAudioFrameClassification"][0] == "BeatsForAudioFrameClassification"
+    prefix = classifier.removesuffix("ForAudioClassification")
+    assert remote["config"] == f"{prefix}Config" and remote["fe"] == f"{prefix}FeatureExtractor"
+    assert remote["AutoModelForAudioClassification"][0] == classifier
+    assert remote["AutoModelForAudioFrameClassification"][0] == f"{prefix}ForAudioFrameClassification"
 
     import soundfile
 
     samples, rate = soundfile.read(EXAMPLE_CLIP, dtype="float32")
+    samples = samples[:rate]
     fe = AutoFeatureExtractor.from_pretrained(folder)
     model = AutoModelForAudioClassification.from_pretrained(folder, dtype=torch.float32).eval()
     with torch.no_grad():
