@@ -35,6 +35,9 @@ class ParityCase:
         specific = tolerance.get("per_tensor", {}).get(tensor)
         if isinstance(specific, dict):
             return {"atol": specific["atol"], "rtol": specific["rtol"]}
+        specific = specific or tolerance.get("per_output", {}).get(tensor)
+        if isinstance(specific, dict):
+            return {"atol": specific["atol"], "rtol": specific["rtol"]}
         if specific == "exact":
             return {"atol": 0.0, "rtol": 0.0}
         return {"atol": tolerance["atol"], "rtol": tolerance["rtol"]}
@@ -73,6 +76,10 @@ def convert_case(case: ParityCase, out: Path) -> Path:
         from audiozoo.conversion.eat import convert_and_save
 
         return convert_and_save(case.checkpoint, out)
+    if family in ("byol_a", "byol_a2"):
+        from audiozoo.conversion.byol_a import convert_and_save
+
+        return convert_and_save(case.checkpoint, out, norm_stats=tuple(case.spec["config"]["norm_stats"]))
     raise ValueError(f"no conversion for family {family!r}")
 
 

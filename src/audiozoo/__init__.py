@@ -10,6 +10,13 @@ from .models.ast import (
     AstForAudioFrameClassification,
     AstModel,
 )
+from .models.byol_a import (
+    ByolAConfig,
+    ByolAFeatureExtractor,
+    ByolAForAudioClassification,
+    ByolAForAudioFrameClassification,
+    ByolAModel,
+)
 from .models.eat import (
     EatConfig,
     EatFeatureExtractor,
@@ -47,6 +54,11 @@ __all__ = [
     "BeatsForAudioFrameClassification",
     "BeatsModel",
     "BeatsTokenizerConfig",
+    "ByolAConfig",
+    "ByolAFeatureExtractor",
+    "ByolAForAudioClassification",
+    "ByolAForAudioFrameClassification",
+    "ByolAModel",
     "EatConfig",
     "EatFeatureExtractor",
     "EatForAudioClassification",

@@ -138,6 +138,18 @@ def convert(args: argparse.Namespace) -> int:
         )
         print(f"converted {args.checkpoint_path} -> {out}")
         return 0
+    if args.family == "byol_a":
+        from .conversion.byol_a import convert_and_save as convert_byol_a
+
+        stats = args.norm_stats
+        if stats is not None and len(stats) == 2:
+            stats = (float(stats[0]), float(stats[1]))
+        elif stats is not None:
+            stats = stats[0]
+        out = convert_byol_a(args.checkpoint_path, args.pytorch_dump_folder_path, push_to_hub=args.push_to_hub,
+                             norm_stats=stats)
+        print(f"converted {args.checkpoint_path} -> {out}")
+        return 0
     raise SystemExit(f"unknown family {args.family!r}")
 
 
@@ -174,6 +186,14 @@ def add_eat_conversion_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input frames (default: the checkpoint's target_length)")
 
 
+def add_byol_a_conversion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint_path", required=True, help="BYOL-A v1/v2 .pth or a training checkpoint")
+    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
+    parser.add_argument("--push_to_hub", default=None, help="also upload to this Hub repo id")
+    parser.add_argument("--norm_stats", nargs="+", default=None, metavar="MEAN STD | PRESET",
+                        help="log-mel mean and std of your dataset, or a preset name (v1_readme, v2_spcv2)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="audiozoo", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -195,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_beats_conversion_arguments(families.add_parser("beats", help="BEATs, fine-tuned BEATs or a BEATs tokenizer"))
     add_ast_conversion_arguments(families.add_parser("ast", help="Audio Spectrogram Transformer (.pth)"))
     add_eat_conversion_arguments(families.add_parser("eat", help="EAT (fairseq checkpoint, no fairseq needed)"))
+    add_byol_a_conversion_arguments(families.add_parser("byol_a", help="BYOL-A v1 or v2 encoder"))
     convert_parser.set_defaults(handler=convert)
     return parser
 

@@ -51,6 +51,15 @@ REMOTE_CODE_FILES: dict[str, list[str]] = {
         "fbank_feature_extractor.py",
         "audio/fbank.py",
     ],
+    "byol_a": [
+        "models/byol_a/configuration_byol_a.py",
+        "models/byol_a/modeling_byol_a.py",
+        "models/byol_a/feature_extraction_byol_a.py",
+        "heads.py",
+        "features.py",
+        "masking.py",
+        "audio/melspec.py",
+    ],
 }
 
 # model_type -> {Auto class: module.Class}
@@ -73,6 +82,12 @@ AUTO_MAPS: dict[str, dict[str, str]] = {
         "AutoModelForAudioClassification": "modeling_eat.EatForAudioClassification",
         "AutoModelForAudioFrameClassification": "modeling_eat.EatForAudioFrameClassification",
     },
+    "audiozoo-byol-a": {
+        "AutoConfig": "configuration_byol_a.ByolAConfig",
+        "AutoModel": "modeling_byol_a.ByolAModel",
+        "AutoModelForAudioClassification": "modeling_byol_a.ByolAForAudioClassification",
+        "AutoModelForAudioFrameClassification": "modeling_byol_a.ByolAForAudioFrameClassification",
+    },
     "audiozoo-beats-tokenizer": {
         "AutoConfig": "configuration_beats.BeatsTokenizerConfig",
         "AutoModel": "modeling_beats.BeatsTokenizerModel",
@@ -82,6 +97,7 @@ FEATURE_EXTRACTOR_MAPS = {
     "BeatsFeatureExtractor": "feature_extraction_beats.BeatsFeatureExtractor",
     "AstFeatureExtractor": "feature_extraction_ast.AstFeatureExtractor",
     "EatFeatureExtractor": "feature_extraction_eat.EatFeatureExtractor",
+    "ByolAFeatureExtractor": "feature_extraction_byol_a.ByolAFeatureExtractor",
 }
 
 _RELATIVE_IMPORT = re.compile(r"^from (\.+)([\w.]*) import", re.MULTILINE)

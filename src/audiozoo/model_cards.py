@@ -78,6 +78,26 @@ FAMILIES: dict[str, Family] = {
         tokens="the CLS (utterance) token, then 16x16 patch tokens in time-major order; `pooler_output` is the CLS",
         convert="audiozoo convert eat --checkpoint_path {file} --pytorch_dump_folder_path OUT",
     ),
+    "byol_a": Family(
+        key="byol_a",
+        name="BYOL-A",
+        source="https://github.com/nttcslab/byol-a",
+        hosting="released in the original repository (pretrained_weights/, v2/)",
+        citation="""@inproceedings{niizumi2021byol-a,
+  title     = {{BYOL} for Audio: Self-Supervised Learning for General-Purpose Audio Representation},
+  author    = {Niizumi, Daisuke and Takeuchi, Daiki and Ohishi, Yasunori and Harada, Noboru and Kashino, Kunio},
+  booktitle = {International Joint Conference on Neural Networks (IJCNN)},
+  year      = {2021},
+  note      = {arXiv:2103.06695; v2: IEEE/ACM TASLP 31 (2023), arXiv:2204.07402}
+}""",
+        front_end="64-bin log-mel, 1024-point FFT, 10 ms hop, 60-7800 Hz (v1: HTK scale; v2: Slaney scale and area "
+        "norm), `log(x + eps)`, then `(x - mean) / std` with statistics of YOUR dataset (compute them with "
+        "`feature_extractor.compute_norm_stats(clips)`); any length of at least 70 ms",
+        tokens="frame features [B, T', d] (80 ms frames for v1, 40 ms for v2) and the embedding max_t + mean_t as "
+        "`pooler_output`",
+        convert="audiozoo convert byol_a --checkpoint_path {file} --pytorch_dump_folder_path OUT --norm_stats MEAN STD",
+        dataset_tag="agkphysics/AudioSet",
+    ),
 }
 
 
@@ -262,6 +282,7 @@ LABEL_NOTES = {
     "Multi-label: apply a sigmoid to `logits` (the pipeline does).",
     "ast": "The labels are the recipe's class list (`--dataset`). AudioSet is multi-label: apply a sigmoid to "
     "`logits` (the pipeline does).",
+    "byol_a": "BYOL-A is an encoder: the classifier is a linear probe you train (`audiozoo probe`).",
     "eat": "The labels come from the checkpoint's task dictionary (AudioSet MIDs, mapped to display names). "
     "Multi-label: apply a sigmoid to `logits` (the pipeline does).",
 }
@@ -274,6 +295,7 @@ LIMITATIONS = {
     "table for\n  another length (`--target_max_length`), as the original adapts tables.\n",
     "eat": "- Fixed input length (`config.max_length` frames); padded frames are attended to, as in the "
     "original.\n",
+    "byol_a": "- Normalisation statistics are dataset-specific; the converted defaults are the README's examples.\n",
 }
 
 MODEL_CLASSES = {
@@ -286,12 +308,9 @@ MODEL_CLASSES = {
 def _architecture_table(config) -> str:
     if config is None:
         return ""
-    rows = [
-        ("layers", config.num_hidden_layers),
-        ("hidden size", config.hidden_size),
-        ("attention heads", config.num_attention_heads),
-        ("patch size", config.patch_size),
-    ]
+    fields = [("layers", "num_hidden_layers"), ("version", "version"), ("conv blocks", "num_conv_blocks"),
+              ("hidden size", "hidden_size"), ("attention heads", "num_attention_heads"), ("patch size", "patch_size")]
+    rows = [(name, getattr(config, attribute)) for name, attribute in fields if hasattr(config, attribute)]
     if getattr(config, "codebook_size", None):
         rows.append(("codebook", f"{config.codebook_size} x {config.codebook_dim}"))
     if getattr(config, "max_length", None):
@@ -304,7 +323,7 @@ def _architecture_table(config) -> str:
 
 def _family_of(config) -> str:
     model_type = getattr(config, "model_type", "audiozoo-beats")
-    return {"audiozoo-ast": "ast", "audiozoo-eat": "eat"}.get(model_type, "beats")
+    return {"audiozoo-ast": "ast", "audiozoo-eat": "eat", "audiozoo-byol-a": "byol_a"}.get(model_type, "beats")
 
 
 def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
@@ -321,7 +340,8 @@ def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
         )
     family = FAMILIES[release.family]
     title = f"{family.name} {release.iteration} ({release.kind})" if release.iteration else f"{family.name} (converted)"
-    frame_rate = config.frame_rate if config is not None else {"beats": 6.25, "ast": 10.0, "eat": 6.25}[family.key]
+    frame_rate = config.frame_rate if config is not None else {"beats": 6.25, "ast": 10.0, "eat": 6.25,
+                                                               "byol_a": 12.5}[family.key]
     return TEMPLATE.format(
         license=family.license,
         pipeline_tag="audio-classification" if release.kind == "finetuned" else "feature-extraction",

@@ -17,6 +17,13 @@ from .models.ast import (
     AstForAudioFrameClassification,
     AstModel,
 )
+from .models.byol_a import (
+    ByolAConfig,
+    ByolAFeatureExtractor,
+    ByolAForAudioClassification,
+    ByolAForAudioFrameClassification,
+    ByolAModel,
+)
 from .models.eat import (
     EatConfig,
     EatFeatureExtractor,
@@ -58,3 +65,9 @@ def register_models() -> None:
     AutoModelForAudioClassification.register(EatConfig, EatForAudioClassification, exist_ok=True)
     AutoModelForAudioFrameClassification.register(EatConfig, EatForAudioFrameClassification, exist_ok=True)
     AutoFeatureExtractor.register(EatConfig, EatFeatureExtractor, exist_ok=True)
+
+    AutoConfig.register(ByolAConfig.model_type, ByolAConfig, exist_ok=True)
+    AutoModel.register(ByolAConfig, ByolAModel, exist_ok=True)
+    AutoModelForAudioClassification.register(ByolAConfig, ByolAForAudioClassification, exist_ok=True)
+    AutoModelForAudioFrameClassification.register(ByolAConfig, ByolAForAudioFrameClassification, exist_ok=True)
+    AutoFeatureExtractor.register(ByolAConfig, ByolAFeatureExtractor, exist_ok=True)

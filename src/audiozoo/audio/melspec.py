@@ -1,0 +1,112 @@
+"""Log-mel spectrograms in batched torch for the non-Kaldi front ends (BYOL-A now; M2D, fPaSST, ... next).
+
+The numbers of `torchaudio.transforms.MelSpectrogram` (HTK or Slaney mel scale, optional Slaney area norm,
+periodic hann window, centred frames with reflect padding, power spectrum), then `log(x + offset)`.
+Each clip is reflect-padded on its own before one batched STFT, so a padded batch gives every clip exactly
+the frames it gets alone: T_i = 1 + len_i // hop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _hz_to_mel(frequency: float, scale: str) -> float:
+    if scale == "htk":
+        return 2595.0 * math.log10(1.0 + frequency / 700.0)
+    # Slaney: linear below 1 kHz, logarithmic above
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    if frequency < min_log_hz:
+        return frequency / f_sp
+    return min_log_hz / f_sp + math.log(frequency / min_log_hz) / (math.log(6.4) / 27.0)
+
+
+def _mel_to_hz(mels: torch.Tensor, scale: str) -> torch.Tensor:
+    if scale == "htk":
+        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel, logstep = min_log_hz / f_sp, math.log(6.4) / 27.0
+    frequencies = f_sp * mels
+    return torch.where(mels >= min_log_mel, min_log_hz * torch.exp(logstep * (mels - min_log_mel)), frequencies)
+
+
+def mel_filterbank(
+    num_frequencies: int, f_min: float, f_max: float, n_mels: int, sample_rate: int,
+    norm: str | None = None, mel_scale: str = "htk",
+) -> torch.Tensor:
+    """Triangular mel filters [num_frequencies, n_mels] in float32, as torchaudio's `melscale_fbanks`."""
+    if mel_scale not in ("htk", "slaney"):
+        raise ValueError(f"mel_scale must be 'htk' or 'slaney', got {mel_scale!r}")
+    if norm not in (None, "slaney"):
+        raise ValueError(f"norm must be None or 'slaney', got {norm!r}")
+    all_frequencies = torch.linspace(0, sample_rate // 2, num_frequencies)
+    mel_points = torch.linspace(_hz_to_mel(f_min, mel_scale), _hz_to_mel(f_max, mel_scale), n_mels + 2)
+    frequency_points = _mel_to_hz(mel_points, mel_scale)
+    differences = frequency_points[1:] - frequency_points[:-1]
+    slopes = frequency_points.unsqueeze(0) - all_frequencies.unsqueeze(1)
+    down = -slopes[:, :-2] / differences[:-1]
+    up = slopes[:, 2:] / differences[1:]
+    banks = torch.max(torch.zeros(1), torch.min(down, up))
+    if norm == "slaney":
+        banks = banks * (2.0 / (frequency_points[2 : n_mels + 2] - frequency_points[:n_mels])).unsqueeze(0)
+    return banks
+
+
+class LogMelSpectrogram(nn.Module):
+    """[B, N] waveforms (+ lengths) -> [B, n_mels, T] `log(mel + log_offset)`, T = 1 + N // hop_length.
+
+    Args:
+        sample_rate, n_fft, win_length, hop_length, f_min, f_max, n_mels: as torchaudio's MelSpectrogram.
+        mel_scale: "htk" (torchaudio's default) or "slaney"; norm: None or "slaney" (area normalisation).
+        log_offset: added before the natural log (float32 epsilon for BYOL-A).
+    """
+
+    def __init__(
+        self, sample_rate: int = 16000, n_fft: int = 1024, win_length: int | None = None, hop_length: int = 160,
+        f_min: float = 0.0, f_max: float | None = None, n_mels: int = 64, mel_scale: str = "htk",
+        norm: str | None = None, log_offset: float = torch.finfo(torch.float32).eps,
+    ):
+        super().__init__()
+        self.sample_rate, self.n_fft, self.hop_length, self.n_mels = sample_rate, n_fft, hop_length, n_mels
+        self.win_length = win_length or n_fft
+        self.f_min, self.f_max = f_min, (f_max if f_max is not None else sample_rate / 2)
+        self.mel_scale, self.norm, self.log_offset = mel_scale, norm, log_offset
+        self.register_buffer("window", torch.empty(self.win_length), persistent=False)
+        self.register_buffer("filters", torch.empty(n_fft // 2 + 1, n_mels), persistent=False)
+        self.reset_buffers()
+
+    @torch.no_grad()
+    def reset_buffers(self) -> None:
+        """(Re)compute the window and filters (transformers refills non-persistent buffers with garbage)."""
+        device = self.window.device
+        self.window.copy_(torch.hann_window(self.win_length, periodic=True).to(device))
+        banks = mel_filterbank(self.n_fft // 2 + 1, self.f_min, self.f_max, self.n_mels, self.sample_rate,
+                               self.norm, self.mel_scale)
+        self.filters.copy_(banks.to(device))
+
+    def num_frames(self, num_samples):
+        return num_samples // self.hop_length + 1
+
+    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if waveforms.dim() == 1:
+            waveforms = waveforms.unsqueeze(0)
+        batch, samples = waveforms.shape
+        if lengths is None:
+            lengths = torch.full((batch,), samples, dtype=torch.long)
+        half = self.n_fft // 2
+        if int(lengths.min()) <= half:
+            raise ValueError(f"clips must be longer than {half} samples for reflect padding, got {int(lengths.min())}")
+        padded = waveforms.new_zeros(batch, samples + 2 * half)
+        for index, length in enumerate(lengths.tolist()):  # padding only: the transform below is batched
+            clip = waveforms[index, :length].reshape(1, 1, -1)
+            padded[index, : length + 2 * half] = nn.functional.pad(clip, (half, half), mode="reflect").reshape(-1)
+        spectrum = torch.stft(
+            padded, self.n_fft, hop_length=self.hop_length, win_length=self.win_length, window=self.window,
+            center=False, return_complex=True,
+        )
+        power = spectrum.abs().pow(2.0)  # [B, freq, T]
+        mel = torch.matmul(power.transpose(-1, -2), self.filters).transpose(-1, -2)
+        return (mel + self.log_offset).log()
