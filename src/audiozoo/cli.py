@@ -2,6 +2,7 @@
 
     audiozoo classify FILE... --model DIR_OR_HUB_ID [--top-k K]
     audiozoo embed FILE... --model DIR_OR_HUB_ID --output X.npy|X.safetensors [--level clip|frame]
+    audiozoo probe --model DIR_OR_HUB_ID --data MANIFEST.csv
     audiozoo convert beats --checkpoint_path ORIG.pt --pytorch_dump_folder_path OUT [--push_to_hub REPO]
     audiozoo convert ast --checkpoint_path audioset_10_10_0.4593.pth --pytorch_dump_folder_path OUT [--dataset ...]
     audiozoo convert eat --checkpoint_path EAT-base_epoch30_ft_AS2M.pt --pytorch_dump_folder_path OUT
@@ -22,12 +23,6 @@ def _add_inference_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3); any rate, any channels")
     parser.add_argument("--model", required=True, help="converted model folder or Hugging Face Hub id")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-
-
-def _load_waveforms(files: list[str], sampling_rate: int) -> list[np.ndarray]:
-    from .pipelines.audio_input import decode_audio_input
-
-    return [decode_audio_input(path, sampling_rate) for path in files]
 
 
 def classify(args: argparse.Namespace) -> int:
@@ -51,28 +46,13 @@ def classify(args: argparse.Namespace) -> int:
 def embed(args: argparse.Namespace) -> int:
     """Write clip embeddings [N, C] (the model's pooled output, else the mean of its valid tokens) or per-file
     frame embeddings [T, C] (the model's per-time-step features)."""
-    from transformers import AutoFeatureExtractor, AutoModel
-
-    from .heads import masked_mean
+    from .embeddings import embed_audio, load_encoder
 
     output = Path(args.output)
     if output.suffix not in (".npy", ".safetensors"):
         raise SystemExit(f"--output must end in .npy or .safetensors, got {output.name}")
-    feature_extractor = AutoFeatureExtractor.from_pretrained(args.model)
-    model = AutoModel.from_pretrained(args.model, dtype=torch.float32).to(args.device).eval()
-    embeddings = []
-    for waveform in _load_waveforms(args.files, feature_extractor.sampling_rate):
-        inputs = feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, device=args.device)
-        with torch.no_grad():
-            encoded = model(**inputs)
-        tokens = encoded.last_hidden_state
-        if args.level == "clip":
-            pooled = getattr(encoded, "pooler_output", None)
-            vector = pooled if pooled is not None else masked_mean(tokens, getattr(encoded, "attention_mask", None))
-            embeddings.append(vector[0].cpu().numpy())
-        else:
-            frames, _ = model.frame_features(encoded)
-            embeddings.append(frames[0].cpu().numpy())
+    feature_extractor, model = load_encoder(args.model, args.device)
+    embeddings = [embed_audio(feature_extractor, model, path, args.level, args.device) for path in args.files]
 
     names = [str(path) for path in args.files]
     if output.suffix == ".safetensors":
@@ -94,6 +74,19 @@ def embed(args: argparse.Namespace) -> int:
             )
         np.save(output, np.stack(embeddings))
     print(f"wrote {len(embeddings)} {args.level} embeddings of shape {embeddings[0].shape} to {output}")
+    return 0
+
+
+def probe(args: argparse.Namespace) -> int:
+    """Linear evaluation of a frozen encoder on a labelled manifest; prints the accuracies."""
+    from .training.probe import run_probe
+
+    result = run_probe(args.model, args.data, args.device, args.seed)
+    print(f"splits: {result.sizes}; classes: {len(result.labels)}; probe trained {result.epochs} epochs")
+    print(f"test accuracy {result.test_accuracy:.4f} (valid {result.valid_accuracy:.4f}; "
+          f"chance = majority class {result.chance_accuracy:.4f})")
+    if args.output:
+        Path(args.output).write_text(json.dumps(vars(result), indent=2))
     return 0
 
 
@@ -209,6 +202,15 @@ def build_parser() -> argparse.ArgumentParser:
     embed_parser.add_argument("--output", required=True, help="X.npy or X.safetensors")
     embed_parser.add_argument("--level", choices=("clip", "frame"), default="clip")
     embed_parser.set_defaults(handler=embed)
+
+    probe_parser = commands.add_parser("probe", help="linear evaluation of an encoder on a labelled manifest")
+    probe_parser.add_argument("--model", required=True, help="converted model folder or Hub id")
+    probe_parser.add_argument("--data", required=True,
+                              help="CSV/TSV manifest: file,label[,split][,group] (paths relative to the manifest)")
+    probe_parser.add_argument("--device", default="cpu")
+    probe_parser.add_argument("--seed", type=int, default=42)
+    probe_parser.add_argument("--output", default=None, help="write the results as JSON here")
+    probe_parser.set_defaults(handler=probe)
 
     convert_parser = commands.add_parser("convert", help="convert an original checkpoint")
     families = convert_parser.add_subparsers(dest="family", required=True)

@@ -1,0 +1,1 @@
+"""Training and evaluation loops and their shared pieces (data manifests, linear probes, ...)."""
