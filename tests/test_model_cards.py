@@ -37,6 +37,7 @@ def test_release_table_covers_the_original_release():
     assert "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt" in files and "Tokenizer_iter3.pt" in files
     assert len({release.hub_id for release in RELEASES}) == len(RELEASES)
     assert find_release("audioset_16_16_0.4422.pth").family == "ast"
+    assert find_release("AudioNTT2022-BYOLA-64x96d2048.pth").hub_id == "audiozoo/byol-a-v2-d3072"
     assert find_release("BEATs_iter3.pt").kind == "pretrained"
     assert find_release("original.pt") is None
 
@@ -54,6 +55,9 @@ def test_conversions_write_a_card_for_their_family(converted_dir):
     for case, name in (("ast_tiny_f10", "AST"), ("eat_tiny_finetuned", "EAT"), ("beats_tiny_ssl", "BEATs")):
         card = (converted_dir(case) / "README.md").read_text()
         assert f"# {name} (converted)" in card and "| layers | 2 |" in card
+    # the BYOL-A case's file keeps the released name, so its card is the release's
+    card = (converted_dir("byola_v1_d512") / "README.md").read_text()
+    assert "# BYOL-A v1 d512 (pretrained)" in card and "| conv blocks | 3 |" in card
 
 
 def test_generated_cards_are_up_to_date(tmp_path):

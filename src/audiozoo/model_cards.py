@@ -189,8 +189,27 @@ def _eat_releases() -> list[ReleasedCheckpoint]:
     ]
 
 
+def _byol_a_releases() -> list[ReleasedCheckpoint]:
+    releases = [
+        ReleasedCheckpoint(
+            f"audiozoo/byol-a-v1-d{width}", f"AudioNTT2020-BYOLA-64x96d{width}.pth", "pretrained", f"v1 d{width}",
+            f"BYOL-A v1 (AudioNTT2020) encoder with {width}-d output, trained with BYOL for audio on AudioSet. "
+            "Convert with `--norm_stats MEAN STD` of your dataset.",
+            family="byol_a",
+        )
+        for width in (512, 1024, 2048)
+    ]
+    releases.append(ReleasedCheckpoint(
+        "audiozoo/byol-a-v2-d3072", "AudioNTT2022-BYOLA-64x96d2048.pth", "pretrained", "v2",
+        "BYOL-A v2 (AudioNTT2022) encoder: 2 conv blocks whose 1024-d features are concatenated with a 2048-d MLP "
+        "output, 3072-d in all (the 'd2048' of the file name is the MLP width).",
+        family="byol_a",
+    ))
+    return releases
+
+
 BEATS_RELEASES: list[ReleasedCheckpoint] = _beats_releases()
-RELEASES: list[ReleasedCheckpoint] = BEATS_RELEASES + _ast_releases() + _eat_releases()
+RELEASES: list[ReleasedCheckpoint] = BEATS_RELEASES + _ast_releases() + _eat_releases() + _byol_a_releases()
 
 
 def find_release(original_filename: str) -> ReleasedCheckpoint | None:

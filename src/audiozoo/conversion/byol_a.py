@@ -99,9 +99,9 @@ def convert_byol_a_checkpoint(
 
 def convert_and_save(checkpoint_path, output_dir, *, push_to_hub: str | None = None, **options):
     """Convert, then write the folder (weights, configs, model card, remote code) and verify that it reloads."""
-    from ..model_cards import render_model_card
+    from ..model_cards import find_release, render_model_card
     from .output import save_converted
 
     model, feature_extractor = convert_byol_a_checkpoint(checkpoint_path, **options)
-    card = render_model_card(None, model.config)
+    card = render_model_card(find_release(Path(checkpoint_path).name), model.config)
     return save_converted(model, feature_extractor, output_dir, family="byol_a", card=card, push_to_hub=push_to_hub)
