@@ -37,6 +37,8 @@ class AudioFrameClassifierOutput(ModelOutput):
         loss: masked frame BCE (+ clip BCE when clip labels were given).
         logits: [B, T, C] frame logits at `config.frame_rate` frames per second.
         clip_logits: [B, C] clip logits.
+        probabilities: [B, T, C] frame probabilities (sigmoid of `logits`, or the attention head's own output).
+        clip_probabilities: [B, C] clip probabilities.
         frame_mask: [B, T] bool, True on frames that hold audio.
         hidden_states, attentions: as returned by the encoder on request.
     """
@@ -44,6 +46,8 @@ class AudioFrameClassifierOutput(ModelOutput):
     loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     clip_logits: torch.FloatTensor | None = None
+    probabilities: torch.FloatTensor | None = None
+    clip_probabilities: torch.FloatTensor | None = None
     frame_mask: torch.BoolTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None

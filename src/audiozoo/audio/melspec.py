@@ -90,23 +90,56 @@ class LogMelSpectrogram(nn.Module):
     def num_frames(self, num_samples):
         return num_samples // self.hop_length + 1
 
+    def mel_power(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, N] waveforms (+ valid lengths) -> [B, n_mels, T] mel power, before the log."""
+        power = centred_power_spectrogram(waveforms, lengths, self.n_fft, self.hop_length, self.win_length, self.window)
+        return torch.matmul(power.transpose(-1, -2), self.filters).transpose(-1, -2)
+
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        if waveforms.dim() == 1:
-            waveforms = waveforms.unsqueeze(0)
-        batch, samples = waveforms.shape
-        if lengths is None:
-            lengths = torch.full((batch,), samples, dtype=torch.long)
-        half = self.n_fft // 2
+        return (self.mel_power(waveforms, lengths) + self.log_offset).log()
+
+
+def centred_power_spectrogram(
+    waveforms: torch.Tensor, lengths: torch.Tensor | None, n_fft: int, hop_length: int, win_length: int,
+    window: torch.Tensor,
+) -> torch.Tensor:
+    """|STFT|^2 [B, n_fft // 2 + 1, T] of centred frames, each clip reflect-padded on its own (torch.stft(center=True)).
+
+    With `lengths`, clip i is padded at its own end, so it gets exactly the frames it gets alone
+    (T_i = 1 + len_i // hop; later frames are padding).
+    """
+    if waveforms.dim() == 1:
+        waveforms = waveforms.unsqueeze(0)
+    batch, samples = waveforms.shape
+    half = n_fft // 2
+    if lengths is None:
+        if samples <= half:
+            raise ValueError(f"clips must be longer than {half} samples for reflect padding, got {samples}")
+        padded = nn.functional.pad(waveforms.unsqueeze(1), (half, half), mode="reflect").squeeze(1)
+    else:
         if int(lengths.min()) <= half:
             raise ValueError(f"clips must be longer than {half} samples for reflect padding, got {int(lengths.min())}")
         padded = waveforms.new_zeros(batch, samples + 2 * half)
         for index, length in enumerate(lengths.tolist()):  # padding only: the transform below is batched
             clip = waveforms[index, :length].reshape(1, 1, -1)
             padded[index, : length + 2 * half] = nn.functional.pad(clip, (half, half), mode="reflect").reshape(-1)
-        spectrum = torch.stft(
-            padded, self.n_fft, hop_length=self.hop_length, win_length=self.win_length, window=self.window,
-            center=False, return_complex=True,
-        )
-        power = spectrum.abs().pow(2.0)  # [B, freq, T]
-        mel = torch.matmul(power.transpose(-1, -2), self.filters).transpose(-1, -2)
-        return (mel + self.log_offset).log()
+    spectrum = torch.stft(
+        padded, n_fft, hop_length=hop_length, win_length=win_length, window=window, center=False, return_complex=True,
+    )
+    return spectrum.real.square() + spectrum.imag.square()
+
+
+def power_to_decibels(power: torch.Tensor, top_db: float | None = 80.0, per_item: bool = True) -> torch.Tensor:
+    """10 log10(max(power, 1e-10)), floored at (max - top_db) as torchaudio's AmplitudeToDB(stype="power").
+
+    `per_item=True` takes the max per clip ([B, ...] row); False takes it over the whole tensor, which is what
+    torchaudio does for a [B, n_mels, T] batch (it reads B as channels of one spectrogram).
+    """
+    decibels = 10.0 * torch.log10(power.clamp(min=1e-10))
+    if top_db is None:
+        return decibels
+    if per_item:
+        peak = decibels.reshape(decibels.shape[0], -1).amax(dim=1).reshape((-1,) + (1,) * (decibels.dim() - 1))
+    else:
+        peak = decibels.amax()
+    return torch.max(decibels, peak - top_db)
