@@ -7,7 +7,13 @@ from functools import lru_cache
 from importlib import resources
 
 
-LABEL_FILES = {"audioset": "audioset_527.csv", "esc50": "esc50_50.csv", "speechcommands": "speechcommands_35.csv"}
+LABEL_FILES = {
+    "audioset": "audioset_527.csv",
+    # the 447 AudioSet-strong training classes in PretrainedSED's order (display names only)
+    "audioset_strong": "audioset_strong_447.csv",
+    "esc50": "esc50_50.csv",
+    "speechcommands": "speechcommands_35.csv",
+}
 
 
 @lru_cache(maxsize=None)
@@ -22,11 +28,11 @@ def audioset_mid_to_name() -> dict[str, str]:
 
 
 def dataset_labels(dataset: str) -> tuple[list[str], list[str]]:
-    """(display names, MIDs) in class-index order for "audioset", "esc50" or "speechcommands"."""
+    """(display names, MIDs) in class-index order for a dataset of LABEL_FILES (MIDs are "" where not listed)."""
     if dataset not in LABEL_FILES:
         raise ValueError(f"no label list for {dataset!r}; known: {sorted(LABEL_FILES)}")
     rows = sorted(_rows(LABEL_FILES[dataset]), key=lambda row: int(row["index"]))
-    return [row["display_name"] for row in rows], [row["mid"] for row in rows]
+    return [row["display_name"] for row in rows], [row.get("mid") or "" for row in rows]
 
 
 def names_for_mids(mids: list[str]) -> list[str]:

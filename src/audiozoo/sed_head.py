@@ -201,6 +201,12 @@ class SedHeadMixin:
         self.sed_settings = SedHeadSettings.from_dict(self.config.sed_head)
         self.sed_head = SedPredictionHead(hidden_size, self.config.num_labels, self.sed_settings)
 
+    def _sed_sequence(self, encoder, encoded) -> torch.Tensor:
+        """The encoder sequence the head resamples: output tokens as they are, or the family's frame features."""
+        if self.sed_settings.input_sequence == "frames":
+            return encoder.frame_features(encoded)[0]
+        return encoded.last_hidden_state
+
     def _sed_output(
         self,
         sequence: torch.Tensor,

@@ -20,6 +20,7 @@ from transformers.modeling_outputs import ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from ...attention import eager_attention_forward
+from ...sed_head import SedHeadMixin
 from ...heads import (
     AudioClassifierOutput,
     AudioFrameClassifierOutput,
@@ -518,13 +519,26 @@ class BeatsForAudioClassification(_BeatsWithPatchClassifier):
         return output if return_dict else output.to_tuple()
 
 
-class BeatsForAudioFrameClassification(_BeatsWithPatchClassifier):
-    """Per-time-step logits: the per-patch classifier averaged over the frequency patches of each time step.
+class BeatsForAudioFrameClassification(SedHeadMixin, BeatsPreTrainedModel):
+    """Per-time-step logits, from one of two heads.
 
-    One step spans `patch_size` filterbank frames (160 ms for the released models): `config.frame_rate`
-    steps per second. Loaded from a fine-tuned checkpoint, the classifier is the original predictor, so
-    `clip_logits` equal [`BeatsForAudioClassification`]'s logits.
+    - `config.sed_head` None: the per-patch classifier averaged over the frequency patches of each time step.
+      One step spans `patch_size` filterbank frames (160 ms for the released models): `config.frame_rate`
+      steps per second. Loaded from a fine-tuned checkpoint, the classifier is the original predictor, so
+      `clip_logits` equal [`BeatsForAudioClassification`]'s logits.
+    - `config.sed_head` set: the PretrainedSED prediction head (`audiozoo.sed_head`) on the patch tokens (as the
+      BEATs SED models) or on the per-time-step features, `seq_len` frames per window.
     """
+
+    def __init__(self, config: BeatsConfig):
+        super().__init__(config)
+        self.beats = BeatsModel(config)
+        if config.sed_head is None:
+            self.dropout = nn.Dropout(config.classifier_dropout)
+            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        else:
+            self._init_sed_head(config.hidden_size)
+        self.post_init()
 
     def forward(
         self,
@@ -532,16 +546,27 @@ class BeatsForAudioFrameClassification(_BeatsWithPatchClassifier):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         clip_labels: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> AudioFrameClassifierOutput | tuple:
-        """`labels`: float frame targets [B, T', C] (T' = time steps); `clip_labels`: optional [B, C]."""
+        """`labels`: float frame targets [B, T', C]; `clip_labels`: optional [B, C]; `frame_mask` [B, T'] (SED
+        head only; the patch head derives it from `attention_mask`)."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded, patch_logits = self._encode_and_classify_patches(
-            input_values, attention_mask, output_hidden_states, output_attentions
+        encoded = self.beats(
+            input_values,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            return_dict=True,
         )
+        if self.config.sed_head is not None:
+            output = self._sed_output(self._sed_sequence(self.beats, encoded), labels, clip_labels, frame_mask,
+                                      encoded.hidden_states, encoded.attentions)
+            return output if return_dict else output.to_tuple()
+        patch_logits = self.classifier(self.dropout(encoded.last_hidden_state))
         # the classifier is linear: averaging its per-patch logits equals classifying the averaged patches
         frame_logits, frame_mask = time_major_patches_to_frames(
             patch_logits, self.config.num_frequency_patches, encoded.attention_mask

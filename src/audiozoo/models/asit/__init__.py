@@ -1,0 +1,7 @@
+"""ASiT: encoder and sound-event detector (PretrainedSED)."""
+
+from ...sed_feature_extraction import AsitFeatureExtractor
+from .configuration_asit import AsitConfig
+from .modeling_asit import AsitForAudioFrameClassification, AsitModel, AsitPreTrainedModel
+
+__all__ = ["AsitConfig", "AsitFeatureExtractor", "AsitForAudioFrameClassification", "AsitModel", "AsitPreTrainedModel"]

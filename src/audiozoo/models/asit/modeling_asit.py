@@ -1,0 +1,96 @@
+"""ASiT as a transformers model, as PretrainedSED's ASiT wrapper runs it.
+
+Input [B, 1, 128, T] from [`AsitFeatureExtractor`], transposed to a [T, 128] image; 16x16 patches (stride 16;
+trailing frames that do not fill a patch are dropped) in time-major order (8 frequency patches per time step);
+a CLS token first; learned positions resized bicubically to the input's grid (see `AsitConfig.position_grid`);
+pre-LN ViT blocks; final LayerNorm. Output: all 1 + (T // 16) * 8 tokens, CLS included, as the original
+returns them (the prediction head pools this flat sequence).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
+
+from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
+from ...vit import PatchEmbedding, PreNormBlock
+from .configuration_asit import AsitConfig
+
+
+class AsitPreTrainedModel(SedPreTrainedModel):
+    config: AsitConfig
+    config_class = AsitConfig
+    base_model_prefix = "asit"
+
+
+class AsitModel(AsitPreTrainedModel):
+    init_tables = ("cls_token", "position_embeddings")
+
+    def __init__(self, config: AsitConfig):
+        super().__init__(config)
+        size, patch = config.hidden_size, config.patch_size
+        self.patch_embedding = PatchEmbedding(size, patch, (patch, patch))
+        rows, columns = config.position_grid
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, size))
+        self.position_embeddings = nn.Parameter(torch.zeros(1, 1 + rows * columns, size))
+        self.layers = nn.ModuleList([PreNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
+        self.layer_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    @property
+    def output_size(self) -> int:
+        return self.config.hidden_size
+
+    def positions(self, frames: int) -> torch.Tensor:
+        """The position table for `frames` input frames (the original's interpolate_pos_encoding)."""
+        patch = self.config.patch_size
+        stored = self.position_embeddings.shape[1] - 1
+        if (frames / patch) * (self.config.num_mel_bins / patch) == stored:
+            return self.position_embeddings
+        rows, columns = self.config.position_grid
+        table = self.position_embeddings[:, 1:].transpose(1, 2).reshape(1, -1, rows, columns)
+        grid = (frames // patch, self.config.num_mel_bins // patch)
+        resized = nn.functional.interpolate(table, size=grid, mode="bicubic", align_corners=False)
+        resized = resized.reshape(1, table.shape[1], grid[0] * grid[1]).transpose(1, 2)
+        return torch.cat([self.position_embeddings[:, :1], resized], dim=1)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutput | tuple:
+        """`last_hidden_state`: [B, 1 + (T // 16) * 8, D] (CLS first) after the final LayerNorm."""
+        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        check_spectrogram_input(input_values, self.config.num_mel_bins, "ASiT")
+        frames = input_values.shape[-1]
+        if frames < self.config.patch_size:
+            raise ValueError(f"ASiT needs at least {self.config.patch_size} frames, got {frames}")
+        patches = self.patch_embedding(input_values.transpose(2, 3))  # [B, (T // 16) * 8, D], time-major
+        tokens = torch.cat([self.cls_token.expand(patches.shape[0], -1, -1), patches], dim=1)
+        hidden = tokens + self.positions(frames)
+        all_hidden, all_attentions = ((hidden,) if output_hidden_states else None), (() if output_attentions else None)
+        for layer in self.layers:
+            hidden, weights = layer(hidden, None, output_attentions)
+            if output_hidden_states:
+                all_hidden += (hidden,)
+            if output_attentions:
+                all_attentions += (weights,)
+        output = BaseModelOutput(last_hidden_state=self.layer_norm(hidden), hidden_states=all_hidden,
+                                 attentions=all_attentions)
+        return output if return_dict else output.to_tuple()
+
+
+class AsitForAudioFrameClassification(SedForAudioFrameClassificationBase, AsitPreTrainedModel):
+    """ASiT + the PretrainedSED head: its 497 tokens per 10 s pooled to 250 frames (40 ms)."""
+
+    encoder_class = AsitModel
+
+
+__all__ = ["AsitForAudioFrameClassification", "AsitModel", "AsitPreTrainedModel"]

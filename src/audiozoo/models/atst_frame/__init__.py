@@ -1,0 +1,13 @@
+"""ATST-Frame: frame-level encoder and sound-event detector (PretrainedSED)."""
+
+from ...sed_feature_extraction import AtstFrameFeatureExtractor
+from .configuration_atst_frame import AtstFrameConfig
+from .modeling_atst_frame import AtstFrameForAudioFrameClassification, AtstFrameModel, AtstFramePreTrainedModel
+
+__all__ = [
+    "AtstFrameConfig",
+    "AtstFrameFeatureExtractor",
+    "AtstFrameForAudioFrameClassification",
+    "AtstFrameModel",
+    "AtstFramePreTrainedModel",
+]

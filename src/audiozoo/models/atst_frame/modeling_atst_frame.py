@@ -1,0 +1,92 @@
+"""ATST-Frame (the frame-level ATST encoder) as a transformers model, as PretrainedSED's ATSTWrapper runs it.
+
+Input [B, 1, 64, T] from [`AtstFrameFeatureExtractor`]. The spectrogram is cut to a multiple of 4 frames; every
+4 frames x 64 mel bins form one token (feature index mel * 4 + frame), projected by a Linear layer; learned
+positions are taken from row 1 on ("cut" positions; row 0 is never used); pre-LN blocks without qkv bias; a final
+LayerNorm. Output: [B, T // 4, D], one token per 40 ms.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
+
+from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
+from ...vit import PreNormBlock
+from .configuration_atst_frame import AtstFrameConfig
+
+
+class AtstFramePreTrainedModel(SedPreTrainedModel):
+    config: AtstFrameConfig
+    config_class = AtstFrameConfig
+    base_model_prefix = "atst"
+
+
+class AtstFrameModel(AtstFramePreTrainedModel):
+    init_tables = ("position_embeddings", "mask_embedding")
+
+    def __init__(self, config: AtstFrameConfig):
+        super().__init__(config)
+        self.patch_embedding = nn.Linear(config.num_mel_bins * config.patch_frames, config.hidden_size)
+        self.position_embeddings = nn.Parameter(torch.zeros(1, config.max_patches + 1, config.hidden_size))
+        # the masked-token embedding of ATST's self-supervised training (kept so checkpoints round-trip)
+        self.mask_embedding = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
+        self.layers = nn.ModuleList([PreNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    @property
+    def output_size(self) -> int:
+        return self.config.hidden_size
+
+    def tokens(self, input_values: torch.Tensor) -> torch.Tensor:
+        """[B, 1, F, T] -> [B, T // 4, F * 4] (mel-major within a token)."""
+        check_spectrogram_input(input_values, self.config.num_mel_bins, "ATST-Frame")
+        frames = self.config.patch_frames
+        steps = input_values.shape[-1] // frames
+        if steps == 0:
+            raise ValueError(f"ATST-Frame needs at least {frames} frames, got {input_values.shape[-1]}")
+        if steps > self.config.max_patches:
+            raise ValueError(
+                f"ATST-Frame takes at most {self.config.max_patches * frames} frames "
+                f"({self.config.max_patches} tokens, 10 s), got {input_values.shape[-1]}; split longer audio into "
+                "chunks (the sound-event-detection pipeline does)"
+            )
+        grid = input_values[:, 0, :, : steps * frames].reshape(input_values.shape[0], -1, steps, frames)
+        return grid.permute(0, 2, 1, 3).flatten(2)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutput | tuple:
+        """`last_hidden_state`: [B, T // 4, D] after the final LayerNorm; hidden_states: embeddings + every block."""
+        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        tokens = self.patch_embedding(self.tokens(input_values))
+        hidden = tokens + self.position_embeddings[:, 1 : tokens.shape[1] + 1]
+        all_hidden, all_attentions = ((hidden,) if output_hidden_states else None), (() if output_attentions else None)
+        for layer in self.layers:
+            hidden, weights = layer(hidden, None, output_attentions)
+            if output_hidden_states:
+                all_hidden += (hidden,)
+            if output_attentions:
+                all_attentions += (weights,)
+        output = BaseModelOutput(last_hidden_state=self.layer_norm(hidden), hidden_states=all_hidden,
+                                 attentions=all_attentions)
+        return output if return_dict else output.to_tuple()
+
+
+class AtstFrameForAudioFrameClassification(SedForAudioFrameClassificationBase, AtstFramePreTrainedModel):
+    """ATST-Frame + the PretrainedSED head: 250 frames (40 ms) of strong logits and clip logits per 10 s."""
+
+    encoder_class = AtstFrameModel
+
+
+__all__ = ["AtstFrameForAudioFrameClassification", "AtstFrameModel", "AtstFramePreTrainedModel"]

@@ -1,0 +1,101 @@
+"""M2D as a transformers model, as PretrainedSED's M2D wrapper (portable_m2d) runs it.
+
+Input [B, 1, 80, T] from [`M2dFeatureExtractor`]. The spectrogram is encoded in chunks of `unit_frames` (1001)
+frames; the last chunk is zero-padded to a multiple of 16 frames. Per chunk: 16x16 patches in frequency-major
+order (5 x t), learned positions cut to the first t time columns, a CLS token (with its position) prepended,
+pre-LN ViT blocks, final LayerNorm, CLS dropped, and the 5 frequency tokens of each time step concatenated
+(low frequency first) into one 5 * D feature: [B, t, 5 * D], 160 ms per step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
+
+from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
+from ...vit import PatchEmbedding, PreNormBlock
+from .configuration_m2d import M2dConfig
+
+
+class M2dPreTrainedModel(SedPreTrainedModel):
+    config: M2dConfig
+    config_class = M2dConfig
+    base_model_prefix = "m2d"
+
+
+class M2dModel(M2dPreTrainedModel):
+    init_tables = ("cls_token", "position_embeddings")
+
+    def __init__(self, config: M2dConfig):
+        super().__init__(config)
+        size, patch = config.hidden_size, config.patch_size
+        self.patch_embedding = PatchEmbedding(size, patch, (patch, patch))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, size))
+        self.position_embeddings = nn.Parameter(torch.zeros(1, 1 + config.frequency_patches * config.time_patches, size))
+        self.layers = nn.ModuleList([PreNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
+        self.layer_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
+        self.gradient_checkpointing = False
+        self.post_init()
+
+    @property
+    def output_size(self) -> int:
+        return self.config.hidden_size * self.config.frequency_patches
+
+    def _encode_chunk(self, chunk: torch.Tensor, output_hidden_states: bool, output_attentions: bool):
+        patches = self.patch_embedding(chunk)  # [B, 5 * t, D], frequency-major
+        bands = self.config.frequency_patches
+        steps = patches.shape[1] // bands
+        table = self.position_embeddings[:, 1:]
+        table = table.reshape(1, bands, -1, table.shape[-1])[:, :, :steps].reshape(1, bands * steps, -1)
+        cls = (self.cls_token + self.position_embeddings[:, :1]).expand(patches.shape[0], -1, -1)
+        hidden = torch.cat([cls, patches + table], dim=1)
+        all_hidden, all_attentions = ((hidden,) if output_hidden_states else ()), ()
+        for layer in self.layers:
+            hidden, weights = layer(hidden, None, output_attentions)
+            if output_hidden_states:
+                all_hidden += (hidden,)
+            if output_attentions:
+                all_attentions += (weights,)
+        tokens = self.layer_norm(hidden)[:, 1:]
+        batch, _, size = tokens.shape
+        frames = tokens.reshape(batch, bands, steps, size).permute(0, 2, 1, 3).reshape(batch, steps, bands * size)
+        return frames, all_hidden, all_attentions
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutput | tuple:
+        """`last_hidden_state`: [B, t, 5 * D] stacked frame features of all chunks. hidden_states / attentions:
+        per layer, the chunks' token sequences (CLS included) concatenated along the token axis."""
+        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        check_spectrogram_input(input_values, self.config.num_mel_bins, "M2D")
+        unit, patch = self.config.unit_frames, self.config.patch_size
+        frames = input_values.shape[-1]
+        if frames < patch:
+            raise ValueError(f"M2D needs at least {patch} frames, got {frames}")
+        pad = (patch - frames % unit % patch) % patch
+        if pad:
+            input_values = nn.functional.pad(input_values, (0, pad))
+        chunks = [self._encode_chunk(input_values[..., start : start + unit], output_hidden_states, output_attentions)
+                  for start in range(0, frames, unit)]
+        sequence = torch.cat([chunk[0] for chunk in chunks], dim=1)
+        hidden_states = tuple(torch.cat(layer, dim=1) for layer in zip(*(c[1] for c in chunks))) or None
+        attentions = tuple(layer for chunk in chunks for layer in chunk[2]) or None
+        output = BaseModelOutput(last_hidden_state=sequence, hidden_states=hidden_states, attentions=attentions)
+        return output if return_dict else output.to_tuple()
+
+
+class M2dForAudioFrameClassification(SedForAudioFrameClassificationBase, M2dPreTrainedModel):
+    """M2D + the PretrainedSED head: its 62 stacked frames per 10 s interpolated to 250 frames (40 ms)."""
+
+    encoder_class = M2dModel
+
+
+__all__ = ["M2dForAudioFrameClassification", "M2dModel", "M2dPreTrainedModel"]

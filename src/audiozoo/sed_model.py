@@ -1,0 +1,146 @@
+"""What the PretrainedSED frame encoders (ATST-Frame, fPaSST, ASiT, M2D, frame-MobileNet) share: a config base,
+weight initialisation, and the `...ForAudioFrameClassification` model (encoder + `SedPredictionHead`).
+
+Each family adds its encoder (a `SedPreTrainedModel` whose forward maps `input_values` [B, 1, n_mels, T] to a
+`BaseModelOutput` with `last_hidden_state` [B, N, D], the sequence the original wrapper returns) and binds it
+here with three class attributes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
+
+from .heads import AudioFrameClassifierOutput
+from .sed_head import SedHeadMixin
+
+
+class SedEncoderConfig(PreTrainedConfig):
+    r"""Fields shared by the frame encoders' configs.
+
+    Args:
+        hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act, qkv_bias,
+            layer_norm_eps, hidden_dropout, attention_dropout: the transformer (unused by frame-MobileNet).
+        sampling_rate: input rate of the feature extractor (16 kHz for every released model).
+        sed_head: settings of the prediction head (`audiozoo.sed_head.SedHeadSettings`; None = the paper's
+            defaults: 250 frames per 10 s, no sequence model, linear strong and weak heads).
+        initializer_range: std of the truncated-normal initialisation.
+    """
+
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    qkv_bias: bool = True
+    layer_norm_eps: float = 1e-6
+    hidden_dropout: float = 0.0
+    attention_dropout: float = 0.0
+    sampling_rate: int = 16000
+    sed_head: dict | None = None
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
+            )
+
+    @property
+    def frame_rate(self) -> float:
+        """Output frames per second of the frame classifier (25 = 40 ms frames for the released models)."""
+        head = self.sed_head or {}
+        return head.get("seq_len", 250) / head.get("window_seconds", 10.0)
+
+
+class SedPreTrainedModel(PreTrainedModel):
+    """Initialisation for every frame encoder; modules list their learned tables in `init_tables`."""
+
+    main_input_name = "input_values"
+    input_modalities = ("audio",)
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = False
+    _no_split_modules = ["PreNormBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv1d)):
+            init.trunc_normal_(module.weight, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, (nn.LayerNorm, nn.BatchNorm2d)):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            if isinstance(module, nn.BatchNorm2d):
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+        elif isinstance(module, (nn.GRU, nn.LSTM)):
+            bound = 1.0 / math.sqrt(module.hidden_size)
+            for parameter in module.parameters():
+                init.uniform_(parameter, -bound, bound)
+        for name in getattr(module, "init_tables", ()):
+            init.trunc_normal_(getattr(module, name), std=std)
+
+
+class SedForAudioFrameClassificationBase(SedHeadMixin, SedPreTrainedModel):
+    """Encoder + PretrainedSED prediction head. Subclasses set `config_class`, `base_model_prefix`, `encoder_class`.
+
+    Outputs `logits` [B, seq_len, C] (frames at `config.frame_rate`), `clip_logits` [B, C], their probabilities,
+    and `loss` when `labels` (float frame targets [B, seq_len, C]) are given: masked frame BCE plus clip BCE if
+    `clip_labels` [B, C] are given.
+    """
+
+    encoder_class: type[nn.Module]
+
+    def __init__(self, config):
+        super().__init__(config)
+        setattr(self, self.base_model_prefix, self.encoder_class(config))
+        self._init_sed_head(self.encoder.output_size)
+        self.post_init()
+
+    @property
+    def encoder(self) -> nn.Module:
+        return getattr(self, self.base_model_prefix)
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        clip_labels: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> AudioFrameClassifierOutput | tuple:
+        """`input_values`: [B, 1, n_mels, T] from the family's feature extractor; `frame_mask`: [B, seq_len] bool."""
+        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        encoded = self.encoder(
+            input_values, output_hidden_states=output_hidden_states, output_attentions=output_attentions,
+            return_dict=True,
+        )
+        output = self._sed_output(
+            encoded.last_hidden_state, labels, clip_labels, frame_mask, encoded.hidden_states,
+            getattr(encoded, "attentions", None),
+        )
+        return output if return_dict else output.to_tuple()
+
+
+def check_spectrogram_input(input_values: torch.Tensor, num_mel_bins: int, model: str) -> None:
+    """Frame encoders take [B, 1, n_mels, T]: say what was wrong otherwise."""
+    if input_values.dim() != 4 or input_values.shape[1] != 1 or input_values.shape[2] != num_mel_bins:
+        raise ValueError(
+            f"{model} expects input_values [batch, 1, {num_mel_bins} mel bins, frames] from its feature extractor, "
+            f"got shape {tuple(input_values.shape)}"
+        )
+
+
+__all__ = ["SedEncoderConfig", "SedForAudioFrameClassificationBase", "SedPreTrainedModel", "check_spectrogram_input"]
