@@ -80,7 +80,26 @@ def convert_case(case: ParityCase, out: Path) -> Path:
         from audiozoo.conversion.byol_a import convert_and_save
 
         return convert_and_save(case.checkpoint, out, norm_stats=tuple(case.spec["config"]["norm_stats"]))
+    if family in SED_MODEL_NAMES:
+        from audiozoo.conversion.pretrained_sed import convert_and_save
+
+        return convert_and_save(case.checkpoint, out, SED_MODEL_NAMES[family], **sed_options(case))
     raise ValueError(f"no conversion for family {family!r}")
+
+
+# parity-case family -> PretrainedSED release name given to the conversion
+SED_MODEL_NAMES = {"atst_frame": "ATST-F", "sed_wrapper": "ATST-F", "fpasst": "fpasst", "asit": "ASIT", "m2d": "M2D",
+                   "frame_mn": "frame_mn06", "beats_sed": "BEATs"}
+
+
+def sed_options(case: ParityCase) -> dict:
+    """What a user passes for a PretrainedSED file: the head type and, for the narrowed cases, the head count."""
+    config = case.spec["config"]
+    options = {"head_type": config["predictions_wrapper"].get("head_type", "linear")}
+    backbone = config.get("base") or config.get("backbone") or {}
+    if "num_heads" in backbone:
+        options["num_attention_heads"] = backbone["num_heads"]
+    return options
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,17 @@ from .models.beats import (
     BeatsModel,
     BeatsTokenizerConfig,
 )
+from .models.asit import AsitConfig, AsitFeatureExtractor, AsitForAudioFrameClassification, AsitModel
+from .models.atst_frame import (
+    AtstFrameConfig,
+    AtstFrameFeatureExtractor,
+    AtstFrameForAudioFrameClassification,
+    AtstFrameModel,
+)
+from .models.fpasst import FpasstConfig, FpasstForAudioFrameClassification, FpasstModel, PasstMelFeatureExtractor
+from .models.frame_mn import FrameMnConfig, FrameMnForAudioFrameClassification, FrameMnModel
+from .models.m2d import M2dConfig, M2dFeatureExtractor, M2dForAudioFrameClassification, M2dModel
+from .sed_head import SedHeadSettings
 from .pipelines import register_audio_classification_pipeline
 from .registration import register_models
 
@@ -42,6 +53,26 @@ register_audio_classification_pipeline()
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsitConfig",
+    "AsitFeatureExtractor",
+    "AsitForAudioFrameClassification",
+    "AsitModel",
+    "AtstFrameConfig",
+    "AtstFrameFeatureExtractor",
+    "AtstFrameForAudioFrameClassification",
+    "AtstFrameModel",
+    "FpasstConfig",
+    "FpasstForAudioFrameClassification",
+    "FpasstModel",
+    "FrameMnConfig",
+    "FrameMnForAudioFrameClassification",
+    "FrameMnModel",
+    "M2dConfig",
+    "M2dFeatureExtractor",
+    "M2dForAudioFrameClassification",
+    "M2dModel",
+    "PasstMelFeatureExtractor",
+    "SedHeadSettings",
     "AstConfig",
     "AstFeatureExtractor",
     "AstForAudioClassification",

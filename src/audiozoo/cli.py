@@ -143,7 +143,36 @@ def convert(args: argparse.Namespace) -> int:
                              norm_stats=stats)
         print(f"converted {args.checkpoint_path} -> {out}")
         return 0
+    if args.family == "pretrained_sed":
+        from .conversion.pretrained_sed import convert_and_save as convert_sed
+
+        labels = None
+        if args.labels:
+            labels = [line.strip() for line in Path(args.labels).read_text(encoding="utf-8").splitlines() if line.strip()]
+        out = convert_sed(args.checkpoint_path, args.pytorch_dump_folder_path, args.model_name,
+                          push_to_hub=args.push_to_hub, num_labels=args.num_labels, labels=labels,
+                          head_type=args.head_type, num_attention_heads=args.num_attention_heads,
+                          width_mult=args.width_mult)
+        print(f"converted {args.checkpoint_path} -> {out}")
+        return 0
     raise SystemExit(f"unknown family {args.family!r}")
+
+
+def add_pretrained_sed_conversion_arguments(parser: argparse.ArgumentParser) -> None:
+    from .conversion.pretrained_sed import MODEL_NAMES
+
+    parser.add_argument("--checkpoint_path", required=True,
+                        help="released <Model>_{strong_1,weak,ssl}.pt or frame_mn{06,10}_strong_1.pt")
+    parser.add_argument("--model_name", required=True, choices=MODEL_NAMES, help="which model the file holds")
+    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
+    parser.add_argument("--num_labels", type=int, default=None,
+                        help="classes of the frame head (default: the file's; 447 if it has no heads)")
+    parser.add_argument("--labels", default=None, help="text file with one class name per line")
+    parser.add_argument("--head_type", choices=("linear", "attention"), default="linear",
+                        help="head of the checkpoint (cannot be read from the weights; released files: linear)")
+    parser.add_argument("--num_attention_heads", type=int, default=None, help="default: hidden size / 64")
+    parser.add_argument("--width_mult", type=float, default=None, help="frame-MobileNet width (default: from shapes)")
+    parser.add_argument("--push_to_hub", default=None, help="also upload the folder to this Hub repo")
 
 
 def add_beats_conversion_arguments(parser: argparse.ArgumentParser) -> None:
@@ -218,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_ast_conversion_arguments(families.add_parser("ast", help="Audio Spectrogram Transformer (.pth)"))
     add_eat_conversion_arguments(families.add_parser("eat", help="EAT (fairseq checkpoint, no fairseq needed)"))
     add_byol_a_conversion_arguments(families.add_parser("byol_a", help="BYOL-A v1 or v2 encoder"))
+    add_pretrained_sed_conversion_arguments(families.add_parser(
+        "pretrained_sed", help="PretrainedSED frame models (BEATs, ATST-F, fpasst, ASIT, M2D, frame_mn06/10)"))
     convert_parser.set_defaults(handler=convert)
     return parser
 

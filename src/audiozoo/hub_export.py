@@ -62,6 +62,37 @@ REMOTE_CODE_FILES: dict[str, list[str]] = {
     ],
 }
 
+SED_SHARED_FILES = [
+    "sed_model.py",
+    "sed_head.py",
+    "sed_feature_extraction.py",
+    "heads.py",
+    "vit.py",
+    "attention.py",
+    "features.py",
+    "audio/fbank.py",
+    "audio/melspec.py",
+    "audio/passt_mel.py",
+]
+# the PretrainedSED frame models: (family, model_type, file stem, class prefix)
+SED_FAMILIES = [
+    ("atst_frame", "audiozoo-atst-frame", "atst_frame", "AtstFrame"),
+    ("fpasst", "audiozoo-fpasst", "fpasst", "Fpasst"),
+    ("asit", "audiozoo-asit", "asit", "Asit"),
+    ("m2d", "audiozoo-m2d", "m2d", "M2d"),
+    ("frame_mn", "audiozoo-frame-mn", "frame_mn", "FrameMn"),
+]
+for _family, _model_type, _stem, _prefix in SED_FAMILIES:
+    REMOTE_CODE_FILES[_family] = [
+        f"models/{_family}/configuration_{_stem}.py",
+        f"models/{_family}/modeling_{_stem}.py",
+        *SED_SHARED_FILES,
+    ] + (["models/frame_mn/mobilenet.py"] if _family == "frame_mn" else [])
+# every family's frame classifier can carry the PretrainedSED head
+for _files in list(REMOTE_CODE_FILES.values()):
+    if "sed_head.py" not in _files:
+        _files.append("sed_head.py")
+
 # model_type -> {Auto class: module.Class}
 AUTO_MAPS: dict[str, dict[str, str]] = {
     "audiozoo-beats": {
@@ -93,7 +124,15 @@ AUTO_MAPS: dict[str, dict[str, str]] = {
         "AutoModel": "modeling_beats.BeatsTokenizerModel",
     },
 }
+for _family, _model_type, _stem, _prefix in SED_FAMILIES:
+    AUTO_MAPS[_model_type] = {
+        "AutoConfig": f"configuration_{_stem}.{_prefix}Config",
+        "AutoModel": f"modeling_{_stem}.{_prefix}Model",
+        "AutoModelForAudioFrameClassification": f"modeling_{_stem}.{_prefix}ForAudioFrameClassification",
+    }
 FEATURE_EXTRACTOR_MAPS = {
+    **{name: f"sed_feature_extraction.{name}" for name in (
+        "AtstFrameFeatureExtractor", "PasstMelFeatureExtractor", "AsitFeatureExtractor", "M2dFeatureExtractor")},
     "BeatsFeatureExtractor": "feature_extraction_beats.BeatsFeatureExtractor",
     "AstFeatureExtractor": "feature_extraction_ast.AstFeatureExtractor",
     "EatFeatureExtractor": "feature_extraction_eat.EatFeatureExtractor",

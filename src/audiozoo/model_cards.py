@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -99,6 +100,43 @@ FAMILIES: dict[str, Family] = {
         dataset_tag="agkphysics/AudioSet",
     ),
 }
+
+SED_SOURCE = "https://github.com/fschmid56/PretrainedSED"
+SED_HOSTING = "GitHub release v0.0.1 of fschmid56/PretrainedSED"
+SED_CITATION = """@inproceedings{schmid2025pretrainedsed,
+  title     = {Effective Pre-Training of Audio Transformers for Sound Event Detection},
+  author    = {Schmid, Florian and Morocutti, Tobias and Foscarin, Francesco and Schl{\\"{u}}ter, Jan and Primus, Paul and Widmer, Gerhard},
+  booktitle = {IEEE International Conference on Acoustics, Speech and Signal Processing (ICASSP)},
+  pages     = {1--5},
+  year      = {2025},
+  doi       = {10.1109/ICASSP49660.2025.10888942},
+  note      = {arXiv:2409.09546}
+}"""
+SED_CONVERT = "audiozoo convert pretrained_sed --checkpoint_path {file} --model_name {name} --pytorch_dump_folder_path OUT"
+SED_TOKENS = "the encoder sequence the original wrapper returns ({detail}); the frame classifier resamples it to 250 " \
+    "frames per 10 s"
+FAMILIES.update({
+    "atst_frame": Family("atst_frame", "ATST-Frame (PretrainedSED)", SED_SOURCE, SED_HOSTING, SED_CITATION,
+                         "64-bin mel power (1024/160, 60-7800 Hz) in dB with an 80 dB floor per clip, clamped to "
+                         "[-50, 80] and min-max scaled; at most 10 s per window",
+                         SED_TOKENS.format(detail="250 tokens of 4 frames x 64 bins per 10 s"), SED_CONVERT),
+    "fpasst": Family("fpasst", "frame-PaSST (PretrainedSED)", SED_SOURCE, SED_HOSTING, SED_CITATION,
+                     "pre-emphasis, 128-bin Kaldi-scale mel (400-sample periodic hann in a 512 FFT, 160 hop, 0-7000 Hz), "
+                     "`(log(x) + 4.5) / 5`; at most 10 s per window",
+                     SED_TOKENS.format(detail="250 tokens per 10 s after a convolutional stem"), SED_CONVERT),
+    "asit": Family("asit", "ASiT (PretrainedSED)", SED_SOURCE, SED_HOSTING, SED_CITATION,
+                   "waveform minus its mean, 128-bin Kaldi filterbank (hanning window), `(fbank + 4.268) / (2 * 4.569)`",
+                   SED_TOKENS.format(detail="CLS + 62 x 8 time-major patch tokens per 10 s"), SED_CONVERT),
+    "m2d": Family("m2d", "M2D (PretrainedSED)", SED_SOURCE, SED_HOSTING, SED_CITATION,
+                  "80-bin Slaney mel with area norm (400/160, 50-8000 Hz), `(log(x + eps) + 7.1) / 4.2`",
+                  SED_TOKENS.format(detail="62 frames of 5 stacked 16x16 patch tokens per 10 s"), SED_CONVERT),
+    "frame_mn": Family("frame_mn", "frame-MobileNet (PretrainedSED)", SED_SOURCE, SED_HOSTING, SED_CITATION,
+                       "as fPaSST but with a symmetric hann window",
+                       SED_TOKENS.format(detail="one feature vector per 40 ms"), SED_CONVERT),
+    "beats_sed": Family("beats_sed", "BEATs (PretrainedSED)", SED_SOURCE, SED_HOSTING, SED_CITATION,
+                        "samples x 2^15, 128-bin Kaldi filterbank (povey window), `(fbank - 15.41663) / (2 * 6.55582)`",
+                        SED_TOKENS.format(detail="62 x 8 time-major patch tokens per 10 s"), SED_CONVERT),
+})
 
 
 @dataclass(frozen=True)
@@ -208,8 +246,36 @@ def _byol_a_releases() -> list[ReleasedCheckpoint]:
     return releases
 
 
+SED_RELEASE_NAMES = {"BEATs": "beats_sed", "ATST-F": "atst_frame", "ASIT": "asit", "fpasst": "fpasst", "M2D": "m2d"}
+SED_STAGES = {
+    "strong_1": ("sed", "{name} fine-tuned on AudioSet-strong with knowledge distillation from the RNN-teacher "
+                        "ensemble (the paper's student): 447 classes, 40 ms frames, sound-event detection."),
+    "weak": ("pretrained", "{name} encoder after AudioSet (weak labels) fine-tuning, the starting point of the "
+                           "paper's AudioSet-strong training; no usable frame head (a fresh one is initialised)."),
+    "ssl": ("pretrained", "{name} self-supervised encoder as PretrainedSED packages it; no frame head (a fresh one "
+                          "is initialised)."),
+}
+
+
+def _sed_releases() -> list[ReleasedCheckpoint]:
+    releases = []
+    for name, family in SED_RELEASE_NAMES.items():
+        for stage, (kind, text) in SED_STAGES.items():
+            slug = f"{family.replace('_', '-')}-{'strong' if stage == 'strong_1' else stage}"
+            releases.append(ReleasedCheckpoint(f"audiozoo/pretrainedsed-{slug}", f"{name}_{stage}.pt", kind, stage,
+                                               text.format(name=FAMILIES[family].name), family=family))
+    for width in ("06", "10"):
+        releases.append(ReleasedCheckpoint(
+            f"audiozoo/pretrainedsed-frame-mn{width}-strong", f"frame_mn{width}_strong_1.pt", "sed", "strong_1",
+            f"frame-MobileNet (width {int(width) / 10:g}) trained on AudioSet-strong with knowledge distillation: "
+            "447 classes, 40 ms frames, sound-event detection.", family="frame_mn"))
+    return releases
+
+
 BEATS_RELEASES: list[ReleasedCheckpoint] = _beats_releases()
-RELEASES: list[ReleasedCheckpoint] = BEATS_RELEASES + _ast_releases() + _eat_releases() + _byol_a_releases()
+RELEASES: list[ReleasedCheckpoint] = (
+    BEATS_RELEASES + _ast_releases() + _eat_releases() + _byol_a_releases() + _sed_releases()
+)
 
 
 def find_release(original_filename: str) -> ReleasedCheckpoint | None:
@@ -277,6 +343,14 @@ outputs = model(**inputs)
 """
 
 USAGE = {
+    "sed": """
+```python
+from transformers import pipeline
+detect = pipeline("sound-event-detection", model="{hub_id}")
+detect("recording.wav", threshold=0.5)  # any length and rate: 10 s windows, sigmoid, median filter, events
+```
+Command line: `audiozoo detect recording.wav --model {hub_id} --plot events.png`. {labels}
+""",
     "finetuned": """
 ```python
 from transformers import pipeline
@@ -295,7 +369,10 @@ Embeddings from the command line: `audiozoo embed clip.wav --model {hub_id} --ou
 """,
 }
 
+SED_LABEL_NOTE = ("Labels: the 447 AudioSet-strong training classes in PretrainedSED's order. `logits` are "
+                  "[batch, 250, 447] frame logits (40 ms), `clip_logits` the weak head's.")
 LABEL_NOTES = {
+    **{key: SED_LABEL_NOTE for key in ("atst_frame", "fpasst", "asit", "m2d", "frame_mn", "beats_sed")},
     "beats": "The labels come from the checkpoint's `label_dict` (AudioSet MIDs, mapped to display names; "
     "`config.label_mids` keeps the MIDs). Its order is not the order of AudioSet's class_labels_indices.csv. "
     "Multi-label: apply a sigmoid to `logits` (the pipeline does).",
@@ -306,7 +383,10 @@ LABEL_NOTES = {
     "Multi-label: apply a sigmoid to `logits` (the pipeline does).",
 }
 
+SED_LIMITATION = ("- Long audio: the sound-event-detection pipeline cuts it into 10 s windows (the last one zero-padded, "
+                  "as the\n  original inference script). ATST-Frame and fPaSST refuse single inputs over 10 s.\n")
 LIMITATIONS = {
+    **{key: SED_LIMITATION for key in ("atst_frame", "fpasst", "asit", "m2d", "frame_mn", "beats_sed")},
     "beats": "- Padding follows the original exactly by default: a partly padded time step of a shorter clip in a "
     "batch\n  counts as audio. Set `padding_mask_rule=\"exact\"` in the config and the feature extractor for "
     "outputs that do\n  not depend on batching.\n",
@@ -318,6 +398,7 @@ LIMITATIONS = {
 }
 
 MODEL_CLASSES = {
+    "sed": "AutoModelForAudioFrameClassification",
     "finetuned": "AutoModelForAudioClassification",
     "pretrained": "AutoModel",
     "tokenizer": "AutoModel",
@@ -342,7 +423,19 @@ def _architecture_table(config) -> str:
 
 def _family_of(config) -> str:
     model_type = getattr(config, "model_type", "audiozoo-beats")
-    return {"audiozoo-ast": "ast", "audiozoo-eat": "eat", "audiozoo-byol-a": "byol_a"}.get(model_type, "beats")
+    if model_type == "audiozoo-beats" and getattr(config, "sed_head", None) is not None:
+        return "beats_sed"
+    sed = {"audiozoo-atst-frame": "atst_frame", "audiozoo-fpasst": "fpasst", "audiozoo-asit": "asit",
+           "audiozoo-m2d": "m2d", "audiozoo-frame-mn": "frame_mn"}
+    return {"audiozoo-ast": "ast", "audiozoo-eat": "eat", "audiozoo-byol-a": "byol_a", **sed}.get(model_type, "beats")
+
+
+SED_FAMILY_KEYS = ("atst_frame", "fpasst", "asit", "m2d", "frame_mn", "beats_sed")
+
+
+def card_for_conversion(original_filename: str, config) -> str:
+    """The release card when the file is a known release, else a generic card from the config."""
+    return render_model_card(find_release(original_filename), config)
 
 
 def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
@@ -353,6 +446,8 @@ def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
         family = FAMILIES[_family_of(config)]
         kind = "tokenizer" if getattr(config, "codebook_size", None) else (
             "finetuned" if config.problem_type else "pretrained")
+        if family.key in SED_FAMILY_KEYS:
+            kind = "sed"
         release = ReleasedCheckpoint(
             "path/to/converted-model", "original checkpoint", kind, "",
             f"A {family.name} model converted from a checkpoint in the original format.", family=family.key,
@@ -360,10 +455,10 @@ def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
     family = FAMILIES[release.family]
     title = f"{family.name} {release.iteration} ({release.kind})" if release.iteration else f"{family.name} (converted)"
     frame_rate = config.frame_rate if config is not None else {"beats": 6.25, "ast": 10.0, "eat": 6.25,
-                                                               "byol_a": 12.5}[family.key]
+                                                               "byol_a": 12.5}.get(family.key, 25.0)
     return TEMPLATE.format(
         license=family.license,
-        pipeline_tag="audio-classification" if release.kind == "finetuned" else "feature-extraction",
+        pipeline_tag="audio-classification" if release.kind in ("finetuned", "sed") else "feature-extraction",
         family_key=family.key,
         dataset_tag=family.dataset_tag,
         title=title,
@@ -372,7 +467,8 @@ def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
         source=family.source,
         original_filename=release.original_filename,
         hosting=family.hosting,
-        convert=family.convert.format(file=release.original_filename),
+        convert=family.convert.format(file=release.original_filename,
+                                      name=re.sub(r"_(strong_1|weak|ssl)\.pt$", "", release.original_filename)),
         model_class=MODEL_CLASSES[release.kind],
         hub_id=release.hub_id,
         usage=USAGE[release.kind].format(hub_id=release.hub_id, labels=LABEL_NOTES[family.key]),

@@ -40,6 +40,25 @@ from .models.beats import (
     BeatsModel,
     BeatsTokenizerConfig,
 )
+from .models.asit import AsitConfig, AsitFeatureExtractor, AsitForAudioFrameClassification, AsitModel
+from .models.atst_frame import (
+    AtstFrameConfig,
+    AtstFrameFeatureExtractor,
+    AtstFrameForAudioFrameClassification,
+    AtstFrameModel,
+)
+from .models.fpasst import FpasstConfig, FpasstForAudioFrameClassification, FpasstModel, PasstMelFeatureExtractor
+from .models.frame_mn import FrameMnConfig, FrameMnForAudioFrameClassification, FrameMnModel
+from .models.m2d import M2dConfig, M2dFeatureExtractor, M2dForAudioFrameClassification, M2dModel
+
+# the PretrainedSED frame models: (config, encoder, frame classifier, feature extractor)
+SED_MODELS = [
+    (AtstFrameConfig, AtstFrameModel, AtstFrameForAudioFrameClassification, AtstFrameFeatureExtractor),
+    (FpasstConfig, FpasstModel, FpasstForAudioFrameClassification, PasstMelFeatureExtractor),
+    (AsitConfig, AsitModel, AsitForAudioFrameClassification, AsitFeatureExtractor),
+    (M2dConfig, M2dModel, M2dForAudioFrameClassification, M2dFeatureExtractor),
+    (FrameMnConfig, FrameMnModel, FrameMnForAudioFrameClassification, PasstMelFeatureExtractor),
+]
 
 
 def register_models() -> None:
@@ -71,3 +90,9 @@ def register_models() -> None:
     AutoModelForAudioClassification.register(ByolAConfig, ByolAForAudioClassification, exist_ok=True)
     AutoModelForAudioFrameClassification.register(ByolAConfig, ByolAForAudioFrameClassification, exist_ok=True)
     AutoFeatureExtractor.register(ByolAConfig, ByolAFeatureExtractor, exist_ok=True)
+
+    for config, encoder, frame_classifier, feature_extractor in SED_MODELS:
+        AutoConfig.register(config.model_type, config, exist_ok=True)
+        AutoModel.register(config, encoder, exist_ok=True)
+        AutoModelForAudioFrameClassification.register(config, frame_classifier, exist_ok=True)
+        AutoFeatureExtractor.register(config, feature_extractor, exist_ok=True)

@@ -383,7 +383,7 @@ def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, model_
 
     model, feature_extractor = convert_pretrained_sed_checkpoint(checkpoint_path, model_name, **options)
     family = model.config.model_type.removeprefix("audiozoo-").replace("-", "_")
-    card = card_for_conversion("pretrained_sed", Path(checkpoint_path).name, model.config)
+    card = card_for_conversion(Path(checkpoint_path).name, model.config)
     return save_converted(model, feature_extractor, output_dir, family=family, card=card, push_to_hub=push_to_hub)
 
 

@@ -18,8 +18,9 @@ class FrameMnPreTrainedModel(SedPreTrainedModel):
     config: FrameMnConfig
     config_class = FrameMnConfig
     base_model_prefix = "frame_mn"
-    _supports_sdpa = False
-    _supports_flash_attn = False
+    # no attention layers: any attention implementation a caller asks for is accepted and has no effect
+    _supports_sdpa = True
+    _supports_flash_attn = True
     _no_split_modules = []
 
 
