@@ -24,6 +24,8 @@ setup(
         "soundfile>=0.12",
         "soxr>=0.3",
         "numpy>=1.24",
+        "scipy",
+        "sed_scores_eval>=0.0.4",
     ],
     extras_require={"test": ["pytest>=8"]},
     entry_points={"console_scripts": ["audiozoo=audiozoo.cli:main"]},

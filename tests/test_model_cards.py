@@ -25,7 +25,7 @@ def test_every_release_renders(release):
     card = render_model_card(release)
     meta = front_matter(card)
     assert meta["library_name"] == "transformers" and meta["license"] == ("other" if release.family == "ast" else "mit")
-    expected_tag = "audio-classification" if release.kind == "finetuned" else "feature-extraction"
+    expected_tag = "audio-classification" if release.kind in ("finetuned", "sed") else "feature-extraction"
     assert meta["pipeline_tag"] == expected_tag
     assert release.hub_id in card and release.original_filename in card
     assert not re.search(r"\{[a-z_]+\}", card), "unfilled placeholder"
@@ -40,6 +40,15 @@ def test_release_table_covers_the_original_release():
     assert find_release("AudioNTT2022-BYOLA-64x96d2048.pth").hub_id == "audiozoo/byol-a-v2-d3072"
     assert find_release("BEATs_iter3.pt").kind == "pretrained"
     assert find_release("original.pt") is None
+    sed = [release for release in RELEASES if release.original_filename.endswith(("_strong_1.pt", "_weak.pt", "_ssl.pt"))]
+    assert len(sed) == 17  # 5 transformers x {strong_1, weak, ssl} + frame_mn06/10 strong_1
+    assert find_release("frame_mn10_strong_1.pt").kind == "sed"
+
+
+def test_sed_conversion_writes_a_sed_card(converted_dir):
+    card = (converted_dir("sed_atstf_tiny") / "README.md").read_text()  # the case file keeps the release name
+    assert "# ATST-Frame (PretrainedSED) strong_1 (sed)" in card
+    assert 'pipeline("sound-event-detection"' in card and "--model_name ATST-F" in card
 
 
 def test_generic_card_from_a_config():
