@@ -27,6 +27,6 @@ setup(
         "scipy",
         "sed_scores_eval>=0.0.4",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8", "matplotlib"], "plot": ["matplotlib"]},
     entry_points={"console_scripts": ["audiozoo=audiozoo.cli:main"]},
 )

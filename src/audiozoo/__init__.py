@@ -44,11 +44,12 @@ from .models.fpasst import FpasstConfig, FpasstForAudioFrameClassification, Fpas
 from .models.frame_mn import FrameMnConfig, FrameMnForAudioFrameClassification, FrameMnModel
 from .models.m2d import M2dConfig, M2dFeatureExtractor, M2dForAudioFrameClassification, M2dModel
 from .sed_head import SedHeadSettings
-from .pipelines import register_audio_classification_pipeline
+from .pipelines import register_audio_classification_pipeline, register_sound_event_detection_pipeline
 from .registration import register_models
 
 register_models()
 register_audio_classification_pipeline()
+register_sound_event_detection_pipeline()
 
 __version__ = "0.1.0"
 

@@ -1,11 +1,14 @@
-"""`audiozoo` command line: classify, embed and convert.
+"""`audiozoo` command line: classify, detect, embed, probe and convert.
 
     audiozoo classify FILE... --model DIR_OR_HUB_ID [--top-k K]
+    audiozoo detect FILE... --model DIR_OR_HUB_ID [--threshold T...] [--median-window N] [--tsv X.tsv] [--plot X.png]
     audiozoo embed FILE... --model DIR_OR_HUB_ID --output X.npy|X.safetensors [--level clip|frame]
     audiozoo probe --model DIR_OR_HUB_ID --data MANIFEST.csv
     audiozoo convert beats --checkpoint_path ORIG.pt --pytorch_dump_folder_path OUT [--push_to_hub REPO]
     audiozoo convert ast --checkpoint_path audioset_10_10_0.4593.pth --pytorch_dump_folder_path OUT [--dataset ...]
     audiozoo convert eat --checkpoint_path EAT-base_epoch30_ft_AS2M.pt --pytorch_dump_folder_path OUT
+    audiozoo convert byol_a --checkpoint_path AudioNTT2020-BYOLA-64x96d2048.pth --pytorch_dump_folder_path OUT
+    audiozoo convert pretrained_sed --checkpoint_path ATST-F_strong_1.pt --model_name ATST-F --pytorch_dump_folder_path OUT
 """
 
 from __future__ import annotations
@@ -74,6 +77,70 @@ def embed(args: argparse.Namespace) -> int:
             )
         np.save(output, np.stack(embeddings))
     print(f"wrote {len(embeddings)} {args.level} embeddings of shape {embeddings[0].shape} to {output}")
+    return 0
+
+
+def _parse_per_class(values: list[str] | None, cast) -> object:
+    """--threshold 0.5 | --threshold 0.3 0.5 (several) | --threshold Speech=0.7 (per class, others default)."""
+    if not values:
+        return None
+    if any("=" in value for value in values):
+        named = {}
+        for value in values:
+            if "=" not in value:
+                raise SystemExit(f"mix of named and plain values: {values}; use LABEL=VALUE for every entry")
+            label, number = value.rsplit("=", 1)
+            named[label] = cast(number)
+        return named
+    numbers = [cast(value) for value in values]
+    return numbers[0] if len(numbers) == 1 else numbers
+
+
+def detect(args: argparse.Namespace) -> int:
+    """Print the sound events of each file; optionally write a DESED-style TSV and an event-roll plot."""
+    from transformers import pipeline
+
+    from .pipelines.audio_input import decode_audio_input
+    from .pipelines.sound_event_detection import per_class_values
+    from .sed.postprocessing import write_events_tsv
+
+    detector = pipeline("sound-event-detection", model=args.model, device=args.device, dtype=torch.float32)
+    labels = [detector.model.config.id2label[index] for index in range(len(detector.model.config.id2label))]
+    threshold = _parse_per_class(args.threshold, float)
+    threshold = 0.5 if threshold is None else per_class_values(threshold, labels, 0.5)
+    median_window = _parse_per_class(args.median_window, int)
+    median_window = 9 if median_window is None else per_class_values(median_window, labels, 9)
+    if isinstance(threshold, list) and len(threshold) != len(labels) and (args.tsv or args.plot):
+        raise SystemExit("--tsv and --plot take one threshold (or one per class), not several")
+    if args.plot and len(args.files) != 1:
+        raise SystemExit(f"--plot draws one file; got {len(args.files)}")
+    results = {}
+    for path in args.files:
+        events = detector(path, threshold=threshold, median_window=median_window,
+                          chunk_batch_size=args.chunk_batch_size)
+        results[str(path)] = events
+        if not args.json:
+            print(path)
+            groups = events.items() if isinstance(events, dict) else [(None, events)]
+            for value, group in groups:
+                if value is not None:
+                    print(f"  threshold {value:g}:")
+                for event in group:
+                    print(f"  {event['onset']:8.2f} {event['offset']:8.2f}  {event['score']:.3f}  {event['label']}")
+                if not group:
+                    print("  (no events above the threshold)")
+    if args.json:
+        print(json.dumps(results, indent=2))
+    if args.tsv:
+        write_events_tsv(args.tsv, {Path(path).name: events for path, events in results.items()})
+        print(f"wrote {sum(len(e) for e in results.values())} events to {args.tsv}")
+    if args.plot:
+        from .sed.plot import plot_events
+
+        path = args.files[0]
+        rate = detector.feature_extractor.sampling_rate
+        plot_events(decode_audio_input(path, rate), rate, results[str(path)], args.plot, title=Path(path).name)
+        print(f"wrote {args.plot}")
     return 0
 
 
@@ -231,6 +298,18 @@ def build_parser() -> argparse.ArgumentParser:
     embed_parser.add_argument("--output", required=True, help="X.npy or X.safetensors")
     embed_parser.add_argument("--level", choices=("clip", "frame"), default="clip")
     embed_parser.set_defaults(handler=embed)
+
+    detect_parser = commands.add_parser("detect", help="sound-event detection: events with onsets and offsets")
+    _add_inference_arguments(detect_parser)
+    detect_parser.add_argument("--threshold", nargs="+", default=None,
+                               help="probability threshold (default 0.5); several values, or LABEL=VALUE per class")
+    detect_parser.add_argument("--median-window", nargs="+", default=None,
+                               help="median filter in frames (default 9 = 360 ms); LABEL=FRAMES per class")
+    detect_parser.add_argument("--chunk-batch-size", type=int, default=8, help="10 s windows per forward pass")
+    detect_parser.add_argument("--tsv", default=None, help="write events as TSV (filename, onset, offset, event_label)")
+    detect_parser.add_argument("--plot", default=None, help="write a spectrogram + event-roll PNG (one file)")
+    detect_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    detect_parser.set_defaults(handler=detect)
 
     probe_parser = commands.add_parser("probe", help="linear evaluation of an encoder on a labelled manifest")
     probe_parser.add_argument("--model", required=True, help="converted model folder or Hub id")

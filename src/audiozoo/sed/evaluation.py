@@ -17,6 +17,8 @@ sed_scores_eval is imported on first use: it pulls in sed_eval and dcase_util, w
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -60,6 +62,28 @@ def _sed_scores_eval() -> ModuleType:
             "if the missing module is pkg_resources, `pip install 'setuptools<82'`."
         ) from error
     return sed_scores_eval
+
+
+@functools.cache
+def _writable_frame_type() -> type:
+    """A pandas DataFrame whose `to_numpy()` is always writable.
+
+    sed_scores_eval 0.0.4 hands `df[classes].to_numpy()` to a Cython function that needs a writable buffer; under
+    pandas 3 copy-on-write that array is a read-only view ("buffer source array is read-only"). Copying only when
+    the array is read-only keeps the library working on pandas 2 and 3 alike.
+    """
+    import pandas as pd
+
+    class WritableScoreFrame(pd.DataFrame):
+        @property
+        def _constructor(self) -> type:
+            return WritableScoreFrame
+
+        def to_numpy(self, *args: Any, **kwargs: Any) -> np.ndarray:
+            array = super().to_numpy(*args, **kwargs)
+            return array if array.flags.writeable else array.copy()
+
+    return WritableScoreFrame
 
 
 def _check_labels(labels: Sequence[str]) -> list[str]:
@@ -117,17 +141,20 @@ def _check_ground_truth(
     known = set(labels)
     unscored = sorted(set(ground_truth) - set(filenames))
     if unscored:
-        raise ValueError(f"ground_truth has files without scores: {unscored[:10]}{' ...' if len(unscored) > 10 else ''}")
+        more = " ..." if len(unscored) > 10 else ""
+        raise ValueError(f"ground_truth has files without scores: {unscored[:10]}{more}")
     checked: dict[str, list[tuple[float, float, str]]] = {}
     for filename in filenames:
         events = [_event_tuple(event, filename, index) for index, event in enumerate(ground_truth.get(filename, ()))]
         for index, (_, _, label) in enumerate(events):
             if label not in known:
-                raise ValueError(f"ground_truth[{filename!r}][{index}] has the unknown label {label!r}; labels are {labels}")
+                raise ValueError(
+                    f"ground_truth[{filename!r}][{index}] has the unknown label {label!r}; labels are {labels}"
+                )
         # sed_scores_eval asserts that events of one class neither overlap nor touch; say so clearly instead.
         for label in {event[2] for event in events}:
             spans = sorted((onset, offset) for onset, offset, name in events if name == label)
-            for (_, previous_offset), (onset, _) in zip(spans, spans[1:]):
+            for (_, previous_offset), (onset, _) in itertools.pairwise(spans):
                 if onset <= previous_offset:
                     raise ValueError(
                         f"ground_truth[{filename!r}] has overlapping or touching {label!r} events "
@@ -182,6 +209,7 @@ def _prepare(
     columns = [names.index(name) for name in evaluated]
 
     create_score_dataframe = _sed_scores_eval().base_modules.scores.create_score_dataframe
+    frame_type = _writable_frame_type()
     frames: dict[str, Any] = {}
     for filename, array in arrays.items():
         timestamps = np.arange(array.shape[0] + 1, dtype=np.float64) * step
@@ -191,7 +219,8 @@ def _prepare(
             kept = int(np.count_nonzero(timestamps[:-1] < duration))
             timestamps = np.minimum(timestamps[: kept + 1], duration)
             array = array[:kept]
-        frames[filename] = create_score_dataframe(array[:, columns], timestamps=timestamps, event_classes=evaluated)
+        frame = create_score_dataframe(array[:, columns], timestamps=timestamps, event_classes=evaluated)
+        frames[filename] = frame_type(frame)
     return frames, reference, checked_durations, evaluated, ignored
 
 

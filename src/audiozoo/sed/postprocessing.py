@@ -170,7 +170,7 @@ def _check_field(value: str, what: str) -> str:
 
 
 def write_events_tsv(path: str | os.PathLike[str], events_by_file: Mapping[str, list[dict]]) -> None:
-    """Write events as a DESED / AudioSet-strong style TSV: header `filename onset offset event_label`, one row per event.
+    """Write events as a DESED / AudioSet-strong style TSV (header `filename onset offset event_label`, tab-separated).
 
     Onsets and offsets are written with 3 decimals (milliseconds). Files are written in the mapping's order and
     events in list order; a file without events contributes no row, but the header is always written. Scores are
