@@ -108,16 +108,17 @@ def detect(args: argparse.Namespace) -> int:
     labels = [detector.model.config.id2label[index] for index in range(len(detector.model.config.id2label))]
     threshold = _parse_per_class(args.threshold, float)
     threshold = 0.5 if threshold is None else per_class_values(threshold, labels, 0.5)
+    several = isinstance(threshold, list) and len(threshold) != len(labels)
+    options = {"thresholds": threshold} if several else {"threshold": threshold}
     median_window = _parse_per_class(args.median_window, int)
     median_window = 9 if median_window is None else per_class_values(median_window, labels, 9)
-    if isinstance(threshold, list) and len(threshold) != len(labels) and (args.tsv or args.plot):
+    if several and (args.tsv or args.plot):
         raise SystemExit("--tsv and --plot take one threshold (or one per class), not several")
     if args.plot and len(args.files) != 1:
         raise SystemExit(f"--plot draws one file; got {len(args.files)}")
     results = {}
     for path in args.files:
-        events = detector(path, threshold=threshold, median_window=median_window,
-                          chunk_batch_size=args.chunk_batch_size)
+        events = detector(path, median_window=median_window, chunk_batch_size=args.chunk_batch_size, **options)
         results[str(path)] = events
         if not args.json:
             print(path)

@@ -31,8 +31,8 @@ class SoundEventDetectionPipeline(Pipeline):
     """Sound-event detection with any `...ForAudioFrameClassification` model that carries a PretrainedSED head.
 
     Call arguments:
-        threshold: one probability (default 0.5), one per class, or a list of several global thresholds (then
-            the result maps each threshold to its events).
+        threshold: one probability (default 0.5) or one per class.
+        thresholds: several global thresholds at once; the result then maps each threshold to its events.
         median_window: frames of the median filter (default 9 = 360 ms at 40 ms frames); one per class allowed;
             1 disables it.
         return_frame_probabilities: also return the filtered frame probabilities [T, C] and their frame rate.
@@ -56,13 +56,19 @@ class SoundEventDetectionPipeline(Pipeline):
                 "sound-event detection needs a frame classifier converted from PretrainedSED or trained with one"
             )
 
-    def _sanitize_parameters(self, threshold=None, median_window=None, return_frame_probabilities=None,
+    def _sanitize_parameters(self, threshold=None, thresholds=None, median_window=None, return_frame_probabilities=None,
                              sampling_rate=None, chunk_batch_size=None, **kwargs):
         preprocess_params = {} if sampling_rate is None else {"sampling_rate": sampling_rate}
         forward_params = {} if chunk_batch_size is None else {"chunk_batch_size": int(chunk_batch_size)}
         postprocess_params = {}
+        if threshold is not None and thresholds is not None:
+            raise ValueError("pass either threshold (one, or one per class) or thresholds (several), not both")
         if threshold is not None:
             postprocess_params["threshold"] = threshold
+        if thresholds is not None:
+            if isinstance(thresholds, (int, float)) or not len(thresholds):
+                raise ValueError(f"thresholds must be a non-empty list of probabilities, got {thresholds!r}")
+            postprocess_params["thresholds"] = [float(value) for value in thresholds]
         if median_window is not None:
             postprocess_params["median_window"] = median_window
         if return_frame_probabilities is not None:
@@ -103,7 +109,8 @@ class SoundEventDetectionPipeline(Pipeline):
         return {"probabilities": frames.reshape(-1, frames.shape[-1]), "duration": model_inputs["duration"]}
 
     def postprocess(self, model_outputs: dict, threshold: float | Sequence[float] = 0.5,
-                    median_window: int | Sequence[int] = 9, return_frame_probabilities: bool = False):
+                    thresholds: Sequence[float] | None = None, median_window: int | Sequence[int] = 9,
+                    return_frame_probabilities: bool = False):
         settings = SedHeadSettings.from_dict(getattr(self.model.config, "sed_head", None))
         frame_duration = 1.0 / settings.frame_rate
         duration = float(model_outputs["duration"])
@@ -112,10 +119,10 @@ class SoundEventDetectionPipeline(Pipeline):
         probabilities = probabilities[: max(1, math.ceil(duration / frame_duration - 1e-9))]
         smoothed = median_filter_probabilities(probabilities, median_window)
         labels = [self.model.config.id2label[index] for index in range(smoothed.shape[1])]
-        several = isinstance(threshold, (list, tuple)) and len(threshold) != smoothed.shape[1]
+        several = thresholds is not None
         if several:
-            events = {float(value): probabilities_to_events(smoothed, labels, frame_duration, float(value), duration)
-                      for value in threshold}
+            events = {value: probabilities_to_events(smoothed, labels, frame_duration, value, duration)
+                      for value in thresholds}
         else:
             events = probabilities_to_events(smoothed, labels, frame_duration, threshold, duration)
         if not return_frame_probabilities:
