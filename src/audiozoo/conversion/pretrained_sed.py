@@ -341,6 +341,14 @@ def convert_pretrained_sed_checkpoint(
     family_key, family = _family_for(model_name)
     state_dict = read_sed_state_dict(checkpoint_path)
     state_dict = _normalise_prefixes(state_dict, family_key)
+    signature = {"fpasst": "model.conv_in_1.weight", "ASIT": "model.pos_embed"}.get(family_key)
+    found = signature in state_dict if signature else any(k.startswith(family.prefixes[0]) for k in state_dict)
+    if not found:
+        prefixes = sorted({".".join(key.split(".")[:2]) + "." for key in state_dict})[:8]
+        raise CheckpointError(
+            f"{checkpoint_path} holds no {model_name} weights under {list(family.prefixes)} (its keys start with "
+            f"{prefixes}); check --model_name"
+        )
     fields, _ = _head_fields(state_dict, num_labels, head_type, labels)
     options = dict(head_fields=fields, num_attention_heads=num_attention_heads, width_mult=width_mult)
     encoder_state = {k: v for k, v in state_dict.items() if not k.startswith(("strong_head.", "weak_head.", "seq_model."))}

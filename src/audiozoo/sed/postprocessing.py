@@ -55,8 +55,8 @@ def median_filter_probabilities(probabilities: np.ndarray, window: int | Sequenc
     """
     array = _as_probability_matrix(probabilities)
     num_classes = array.shape[1]
-    if isinstance(window, (Integral, bool)) or np.ndim(window) == 0:
-        size = _check_window(window.item() if isinstance(window, np.generic) else window, "window")
+    if np.ndim(window) == 0:
+        size = _check_window(window, "window")
         if size == 1:
             return array.copy()
         return median_filter(array, size=(size, 1))
@@ -66,10 +66,7 @@ def median_filter_probabilities(probabilities: np.ndarray, window: int | Sequenc
             f"window must be an integer or a sequence with one window per class (C={num_classes}), "
             f"got a sequence of length {len(windows)}"
         )
-    sizes = [
-        _check_window(w.item() if isinstance(w, np.generic) else w, f"window[{index}]")
-        for index, w in enumerate(windows)
-    ]
+    sizes = [_check_window(w, f"window[{index}]") for index, w in enumerate(windows)]
     filtered = array.copy()
     for size in sorted(set(sizes)):
         if size == 1:

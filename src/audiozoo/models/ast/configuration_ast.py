@@ -18,6 +18,8 @@ class AstConfig(PreTrainedConfig):
         max_length: input frames (the position table is sized for exactly this many).
         num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
         hidden_dropout, attention_dropout: 0 in the released models.
+        sed_head: settings of the PretrainedSED prediction head for [`AstForAudioFrameClassification`]
+            (`audiozoo.sed_head.SedHeadSettings`); None: the clip head applied per time step.
     """
 
     model_type = "audiozoo-ast"
@@ -40,6 +42,7 @@ class AstConfig(PreTrainedConfig):
     hidden_dropout: float = 0.0
     attention_dropout: float = 0.0
     initializer_range: float = 0.02
+    sed_head: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -66,6 +69,8 @@ class AstConfig(PreTrainedConfig):
     @property
     def frame_rate(self) -> float:
         """Time steps per second of the frame head: one step every `time_stride` frames."""
+        if self.sed_head is not None:  # the PretrainedSED head's frames
+            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
         return 1000.0 / (self.time_stride * self.frame_shift_ms)
 
 

@@ -14,6 +14,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
 
+from ...sed_head import SedHeadMixin
 from ...heads import AudioClassifierOutput, AudioFrameClassifierOutput, frame_classification_loss
 from ...vit import PatchEmbedding, PreNormBlock
 from .configuration_ast import AstConfig
@@ -193,27 +194,45 @@ class AstForAudioClassification(_AstWithHead):
         return output if return_dict else output.to_tuple()
 
 
-class AstForAudioFrameClassification(_AstWithHead):
-    """Per-time-step logits: patch tokens averaged over their frequency rows, then the classification head.
+class AstForAudioFrameClassification(SedHeadMixin, _AstWithHead):
+    """Per-time-step logits, from one of two heads.
 
-    Step t covers filterbank frames [t * time_stride, t * time_stride + 16): `config.frame_rate` steps per
-    second (10 for the 10/10 models). `clip_logits` are the clip head's logits, so a fine-tuned checkpoint
-    gives both from one forward pass.
+    - `config.sed_head` None: patch tokens averaged over their frequency rows, then the classification head.
+      Step t covers filterbank frames [t * time_stride, t * time_stride + 16): `config.frame_rate` steps per
+      second (10 for the 10/10 models). `clip_logits` are the clip head's logits, so a fine-tuned checkpoint
+      gives both from one forward pass.
+    - `config.sed_head` set: the PretrainedSED prediction head (`audiozoo.sed_head`), usually on the per-step
+      features (`input_sequence="frames"`).
     """
+
+    def __init__(self, config: AstConfig):
+        AstPreTrainedModel.__init__(self, config)
+        self.ast = AstModel(config)
+        if config.sed_head is None:
+            self.classifier = AstClassificationHead(config)
+        else:
+            self._init_sed_head(config.hidden_size)
+        self.post_init()
 
     def forward(
         self,
         input_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         clip_labels: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> AudioFrameClassifierOutput | tuple:
-        """`labels`: float frame targets [B, T', C] (T' = config.time_patches); `clip_labels`: optional [B, C]."""
+        """`labels`: float frame targets [B, T', C] (T' = config.time_patches, or the SED head's seq_len);
+        `clip_labels`: optional [B, C]; `frame_mask`: [B, T'] (SED head)."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         encoded = self._encode(input_values, output_hidden_states, output_attentions)
+        if self.config.sed_head is not None:
+            output = self._sed_output(self._sed_sequence(self.ast, encoded), labels, clip_labels, frame_mask,
+                                      encoded.hidden_states, encoded.attentions)
+            return output if return_dict else output.to_tuple()
         frames, _ = self.ast.frame_features(encoded)
         frame_logits = self.classifier(frames)
         clip_logits = self.classifier(encoded.pooler_output)

@@ -143,6 +143,8 @@ class BeatsConfig(PreTrainedConfig):
     @property
     def frame_rate(self) -> float:
         """Time steps per second of the frame head: one step = `patch_size` filterbank frames."""
+        if self.sed_head is not None:  # the PretrainedSED head's frames
+            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
         return 1000.0 / (self.patch_size * self.frame_shift_ms)
 
     @property

@@ -30,6 +30,7 @@ class ByolAConfig(PreTrainedConfig):
     batch_norm_eps: float = 1e-5
     sampling_rate: int = 16000
     hop_length: int = 160
+    sed_head: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -51,7 +52,10 @@ class ByolAConfig(PreTrainedConfig):
 
     @property
     def frame_rate(self) -> float:
-        """Frames per second of `last_hidden_state` (12.5 for v1, 25 for v2)."""
+        """Frames per second of the frame head: of `last_hidden_state` (12.5 for v1, 25 for v2), or of the
+        PretrainedSED head when `sed_head` is set."""
+        if self.sed_head is not None:  # the PretrainedSED head's frames
+            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
         return self.sampling_rate / self.hop_length / self.time_reduction
 
 

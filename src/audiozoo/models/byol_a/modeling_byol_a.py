@@ -13,6 +13,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
+from ...sed_head import SedHeadMixin
 from ...heads import AudioClassifierOutput, AudioFrameClassifierOutput, frame_classification_loss
 from .configuration_byol_a import ByolAConfig
 
@@ -177,19 +178,27 @@ class ByolAForAudioClassification(ByolAPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class ByolAForAudioFrameClassification(ByolAPreTrainedModel):
-    """A linear classifier on every frame (`config.frame_rate` per second); clip logits from the embedding."""
+class ByolAForAudioFrameClassification(SedHeadMixin, ByolAPreTrainedModel):
+    """A linear classifier on every frame (`config.frame_rate` per second) with clip logits from the embedding,
+    or, with `config.sed_head` set, the PretrainedSED prediction head on the frame features."""
 
     def __init__(self, config: ByolAConfig):
         super().__init__(config)
         self.byol_a = ByolAModel(config)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        if config.sed_head is None:
+            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        else:
+            self._init_sed_head(config.hidden_size)
         self.post_init()
 
-    def forward(self, input_values, attention_mask=None, labels=None, clip_labels=None, output_hidden_states=None,
-                return_dict=None, **kwargs) -> AudioFrameClassifierOutput | tuple:
+    def forward(self, input_values, attention_mask=None, labels=None, clip_labels=None, frame_mask=None,
+                output_hidden_states=None, return_dict=None, **kwargs) -> AudioFrameClassifierOutput | tuple:
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         encoded = self.byol_a(input_values, attention_mask, output_hidden_states, return_dict=True)
+        if self.config.sed_head is not None:
+            output = self._sed_output(self._sed_sequence(self.byol_a, encoded), labels, clip_labels, frame_mask,
+                                      encoded.hidden_states)
+            return output if return_dict else output.to_tuple()
         frame_logits = self.classifier(encoded.last_hidden_state)
         clip_logits = self.classifier(encoded.pooler_output)
         loss = None

@@ -39,6 +39,7 @@ class EatConfig(PreTrainedConfig):
     hidden_dropout: float = 0.0
     attention_dropout: float = 0.0
     initializer_range: float = 0.02
+    sed_head: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -56,6 +57,8 @@ class EatConfig(PreTrainedConfig):
     @property
     def frame_rate(self) -> float:
         """Time steps per second of the frame head (one per `patch_size` frames: 6.25 for EAT)."""
+        if self.sed_head is not None:  # the PretrainedSED head's frames
+            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
         return 1000.0 / (self.patch_size * self.frame_shift_ms)
 
 

@@ -13,6 +13,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
 
+from ...sed_head import SedHeadMixin
 from ...heads import (
     AudioClassifierOutput,
     AudioFrameClassifierOutput,
@@ -216,25 +217,42 @@ class EatForAudioClassification(_EatWithHead):
         return output if return_dict else output.to_tuple()
 
 
-class EatForAudioFrameClassification(_EatWithHead):
-    """Per-time-step logits: patch tokens averaged over their 8 frequency patches, then fc_norm + head.
+class EatForAudioFrameClassification(SedHeadMixin, _EatWithHead):
+    """Per-time-step logits, from one of two heads.
 
-    One step per 16 frames (`config.frame_rate` = 6.25 per second); `clip_logits` are the clip head's.
+    - `config.sed_head` None: patch tokens averaged over their 8 frequency patches, then fc_norm + head; one
+      step per 16 frames (`config.frame_rate` = 6.25 per second); `clip_logits` are the clip head's.
+    - `config.sed_head` set: the PretrainedSED prediction head (`audiozoo.sed_head`), usually on the per-step
+      features (`input_sequence="frames"`).
     """
+
+    def __init__(self, config: EatConfig):
+        EatPreTrainedModel.__init__(self, config)
+        self.eat = EatModel(config)
+        if config.sed_head is None:
+            self.classifier = EatClassificationHead(config)
+        else:
+            self._init_sed_head(config.hidden_size)
+        self.post_init()
 
     def forward(
         self,
         input_values: torch.Tensor,
         labels: torch.Tensor | None = None,
         clip_labels: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> AudioFrameClassifierOutput | tuple:
-        """`labels`: float frame targets [B, T', C]; `clip_labels`: optional [B, C]."""
+        """`labels`: float frame targets [B, T', C]; `clip_labels`: optional [B, C]; `frame_mask`: [B, T'] (SED head)."""
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         encoded = self._encode(input_values, output_hidden_states, output_attentions)
+        if self.config.sed_head is not None:
+            output = self._sed_output(self._sed_sequence(self.eat, encoded), labels, clip_labels, frame_mask,
+                                      encoded.hidden_states, encoded.attentions)
+            return output if return_dict else output.to_tuple()
         frames, _ = self.eat.frame_features(encoded)
         frame_logits = self.classifier(frames)
         clip_logits = self.classifier(encoded.pooler_output)
