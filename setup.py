@@ -25,7 +25,10 @@ setup(
         "soxr>=0.3",
         "numpy>=1.24",
         "scipy",
+        # SED metrics (PSDS1, collar/segment F1); its dependency dcase_util imports pkg_resources, which
+        # setuptools removed in 82
         "sed_scores_eval>=0.0.4",
+        "setuptools<82",
     ],
     extras_require={"test": ["pytest>=8", "matplotlib"], "plot": ["matplotlib"]},
     entry_points={"console_scripts": ["audiozoo=audiozoo.cli:main"]},

@@ -59,6 +59,14 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         """[B, N] float32 -> [B, n_mels, T]."""
         raise NotImplementedError
 
+    @staticmethod
+    def per_row(transform, waveforms: torch.Tensor) -> torch.Tensor:
+        """Apply a row-independent transform; on CPU one clip at a time, since a whole batch's spectra overflow
+        the cache (measured 1.2-2.4x slower batched on 16 x 10 s); on GPU in one pass."""
+        if waveforms.device.type != "cpu" or waveforms.shape[0] == 1:
+            return transform(waveforms)
+        return torch.cat([transform(row[None]) for row in waveforms])
+
     def __call__(self, raw_audio, sampling_rate: int | None = None, return_tensors: str | None = "pt", device=None,
                  **kwargs) -> BatchFeature:
         """Mono float waveforms at `self.sampling_rate` -> `input_values` [B, 1, n_mels, T]."""
@@ -100,7 +108,8 @@ class AtstFrameFeatureExtractor(SpectrogramFeatureExtractor):
                                  self.n_mels)
 
     def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        decibels = power_to_decibels(self.transform.mel_power(waveforms), self.top_db, self.top_db_per_item)
+        power = self.per_row(self.transform.mel_power, waveforms)
+        decibels = power_to_decibels(power, self.top_db, self.top_db_per_item)
         decibels = decibels.clamp(self.clamp_min, self.clamp_max)
         return (decibels - self.minmax_low) / (self.minmax_high - self.minmax_low) * 2 - 1
 
@@ -122,7 +131,7 @@ class PasstMelFeatureExtractor(SpectrogramFeatureExtractor):
                                    self.f_min, self.f_max, self.preemphasis, self.periodic_window)
 
     def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return self.transform(waveforms)
+        return self.per_row(self.transform, waveforms)
 
 
 class AsitFeatureExtractor(SpectrogramFeatureExtractor):
@@ -163,7 +172,7 @@ class M2dFeatureExtractor(SpectrogramFeatureExtractor):
                                  self.n_mels, mel_scale="slaney", norm="slaney")
 
     def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return (self.transform(waveforms) - self.mean) / self.std
+        return (self.per_row(self.transform, waveforms) - self.mean) / self.std
 
 
 __all__ = [

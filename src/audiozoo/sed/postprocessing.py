@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from scipy.ndimage import median_filter
 
 TSV_COLUMNS = ("filename", "onset", "offset", "event_label")
@@ -45,6 +46,24 @@ def _check_window(window: object, what: str) -> int:
     return int(window)
 
 
+def _median_along_time(array: np.ndarray, size: int) -> np.ndarray:
+    """scipy.ndimage.median_filter(array, size=(size, 1)) (mode 'reflect'), computed with torch.
+
+    The same numbers (a median selects one of the inputs; for an even window scipy takes the upper of the two
+    middle values), about 10x faster than scipy's generic filter on [15000, 447] frame probabilities.
+    """
+    before, after = size // 2, (size - 1) // 2
+    values = torch.from_numpy(np.ascontiguousarray(array))
+    # scipy's 'reflect' repeats the edge sample: (d c b a | a b c d | d c b a)
+    if before > values.shape[0]:  # a window over twice the signal: scipy's own boundary rules, rare and small
+        return median_filter(array, size=(size, 1))
+    padded = torch.cat([values[:before].flip(0), values, values[values.shape[0] - after :].flip(0)])
+    windows = padded.t().contiguous().unfold(1, size, 1)  # [C, T, size], each window contiguous in memory
+    if size % 2:
+        return windows.median(dim=-1).values.t().contiguous().numpy()
+    return windows.sort(dim=-1).values[..., size // 2].t().contiguous().numpy()
+
+
 def median_filter_probabilities(probabilities: np.ndarray, window: int | Sequence[int]) -> np.ndarray:
     """Median-filter frame probabilities [T, C] along time, with one window or one window per class.
 
@@ -59,7 +78,7 @@ def median_filter_probabilities(probabilities: np.ndarray, window: int | Sequenc
         size = _check_window(window, "window")
         if size == 1:
             return array.copy()
-        return median_filter(array, size=(size, 1))
+        return _median_along_time(array, size)
     windows = list(window)
     if len(windows) != num_classes:
         raise ValueError(
@@ -73,7 +92,7 @@ def median_filter_probabilities(probabilities: np.ndarray, window: int | Sequenc
             continue
         columns = [index for index, s in enumerate(sizes) if s == size]
         # Filtering a column block with size (w, 1) never mixes columns, so grouping by window is exact.
-        filtered[:, columns] = median_filter(array[:, columns], size=(size, 1))
+        filtered[:, columns] = _median_along_time(array[:, columns], size)
     return filtered
 
 
@@ -131,9 +150,7 @@ def probabilities_to_events(
     names = _check_labels(labels, num_classes)
     if isinstance(frame_duration, bool) or not isinstance(frame_duration, Real) or not frame_duration > 0:
         raise ValueError(f"frame_duration must be a positive number of seconds, got {frame_duration!r}")
-    if duration is not None and (
-        isinstance(duration, bool) or not isinstance(duration, Real) or not duration > 0
-    ):
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, Real) or not duration > 0):
         raise ValueError(f"duration must be None or a positive number of seconds, got {duration!r}")
     thresholds = _per_class_thresholds(threshold, num_classes)
 
