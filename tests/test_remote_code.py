@@ -91,3 +91,35 @@ def test_converted_folder_loads_as_remote_code_without_audiozoo(converted_dir, t
         local_encoder = encoder(**fe(samples, sampling_rate=rate))[0]
     torch.testing.assert_close(torch.tensor(remote["AutoModelForAudioClassification"][1]), local, atol=0, rtol=0)
     torch.testing.assert_close(torch.tensor(remote["AutoModel"][1]), local_encoder, atol=0, rtol=0)
+
+
+SED_SCRIPT = HIDDEN_PACKAGE_SCRIPT.replace(
+    "for auto in (AutoModel, AutoModelForAudioClassification, AutoModelForAudioFrameClassification):",
+    "for auto in (AutoModel, AutoModelForAudioFrameClassification):",
+).replace("samples = samples[:rate]", "samples = samples[: 2 * rate]")
+
+
+@pytest.mark.parametrize("case,classifier",
+                         [("sed_atstf_tiny", "AtstFrameForAudioFrameClassification"),
+                          ("sed_m2d_tiny", "M2dForAudioFrameClassification"),
+                          ("sed_frame_mn06", "FrameMnForAudioFrameClassification"),
+                          ("sed_beats_tiny", "BeatsForAudioFrameClassification")])
+def test_sed_folder_loads_as_remote_code_without_audiozoo(converted_dir, tmp_path, case, classifier):
+    folder = converted_dir(case)
+    environment = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "PYTHONPATH": ""}
+    completed = subprocess.run([sys.executable, "-c", SED_SCRIPT, str(folder), str(EXAMPLE_CLIP)],
+                               capture_output=True, text=True, env=environment, cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    remote = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert remote["AutoModelForAudioFrameClassification"][0] == classifier
+
+    import soundfile
+
+    from transformers import AutoModelForAudioFrameClassification
+
+    samples, rate = soundfile.read(EXAMPLE_CLIP, dtype="float32")
+    fe = AutoFeatureExtractor.from_pretrained(folder)
+    model = AutoModelForAudioFrameClassification.from_pretrained(folder, dtype=torch.float32).eval()
+    with torch.no_grad():
+        local = model(**fe(samples[: 2 * rate], sampling_rate=rate)).logits
+    torch.testing.assert_close(torch.tensor(remote["AutoModelForAudioFrameClassification"][1]), local, atol=0, rtol=0)
