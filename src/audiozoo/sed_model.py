@@ -12,44 +12,26 @@ import math
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from .heads import AudioFrameClassifierOutput
 from .sed_head import SedHeadMixin
+from .vit import ViTEncoderConfig
 
 
-class SedEncoderConfig(PreTrainedConfig):
-    r"""Fields shared by the frame encoders' configs.
+class SedEncoderConfig(ViTEncoderConfig):
+    r"""Fields shared by the frame encoders' configs: the transformer's (`ViTEncoderConfig`; unused by
+    frame-MobileNet) and
 
     Args:
-        hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act, qkv_bias,
-            layer_norm_eps, hidden_dropout, attention_dropout: the transformer (unused by frame-MobileNet).
         sampling_rate: input rate of the feature extractor (16 kHz for every released model).
         sed_head: settings of the prediction head (`audiozoo.sed_head.SedHeadSettings`; None = the paper's
             defaults: 250 frames per 10 s, no sequence model, linear strong and weak heads).
-        initializer_range: std of the truncated-normal initialisation.
     """
 
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"
-    qkv_bias: bool = True
-    layer_norm_eps: float = 1e-6
-    hidden_dropout: float = 0.0
-    attention_dropout: float = 0.0
     sampling_rate: int = 16000
     sed_head: dict | None = None
-    initializer_range: float = 0.02
-
-    def __post_init__(self, **kwargs):
-        super().__post_init__(**kwargs)
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
-            )
 
     @property
     def frame_rate(self) -> float:

@@ -8,11 +8,69 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .attention import eager_attention_forward
+
+
+class ViTEncoderConfig(PreTrainedConfig):
+    r"""The transformer fields every spectrogram ViT config shares (AST, EAT, the PretrainedSED encoders).
+
+    Args:
+        hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act, qkv_bias: the ViT.
+        layer_norm_eps: eps of the encoder's LayerNorms (timm: 1e-6).
+        hidden_dropout, attention_dropout: 0 in the released models.
+        initializer_range: std of the truncated-normal initialisation.
+    """
+
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    qkv_bias: bool = True
+    layer_norm_eps: float = 1e-6
+    hidden_dropout: float = 0.0
+    attention_dropout: float = 0.0
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
+            )
+
+
+def output_flags(config, output_hidden_states, output_attentions, return_dict) -> tuple[bool, bool, bool]:
+    """Call arguments over config defaults, as every transformers model resolves them."""
+    return (
+        output_hidden_states if output_hidden_states is not None else config.output_hidden_states,
+        output_attentions if output_attentions is not None else config.output_attentions,
+        return_dict if return_dict is not None else config.return_dict,
+    )
+
+
+def run_blocks(
+    layers: nn.ModuleList,
+    hidden: torch.Tensor,
+    key_mask: torch.Tensor | None = None,
+    output_hidden_states: bool = False,
+    output_attentions: bool = False,
+) -> tuple[torch.Tensor, tuple | None, tuple | None]:
+    """Run transformer blocks; return the last output, (input + every block's output) and attention maps on request."""
+    all_hidden = (hidden,) if output_hidden_states else None
+    all_attentions = () if output_attentions else None
+    for layer in layers:
+        hidden, weights = layer(hidden, key_mask, output_attentions)
+        if output_hidden_states:
+            all_hidden += (hidden,)
+        if output_attentions:
+            all_attentions += (weights,)
+    return hidden, all_hidden, all_attentions
 
 
 class PatchEmbedding(nn.Module):

@@ -14,7 +14,7 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
 from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
-from ...vit import PatchEmbedding, PreNormBlock
+from ...vit import PatchEmbedding, PreNormBlock, output_flags, run_blocks
 from .configuration_asit import AsitConfig
 
 
@@ -65,9 +65,9 @@ class AsitModel(AsitPreTrainedModel):
         **kwargs,
     ) -> BaseModelOutput | tuple:
         """`last_hidden_state`: [B, 1 + (T // 16) * 8, D] (CLS first) after the final LayerNorm."""
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
+        )
         check_spectrogram_input(input_values, self.config.num_mel_bins, "ASiT")
         frames = input_values.shape[-1]
         if frames < self.config.patch_size:
@@ -75,13 +75,7 @@ class AsitModel(AsitPreTrainedModel):
         patches = self.patch_embedding(input_values.transpose(2, 3))  # [B, (T // 16) * 8, D], time-major
         tokens = torch.cat([self.cls_token.expand(patches.shape[0], -1, -1), patches], dim=1)
         hidden = tokens + self.positions(frames)
-        all_hidden, all_attentions = ((hidden,) if output_hidden_states else None), (() if output_attentions else None)
-        for layer in self.layers:
-            hidden, weights = layer(hidden, None, output_attentions)
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            if output_attentions:
-                all_attentions += (weights,)
+        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
         output = BaseModelOutput(last_hidden_state=self.layer_norm(hidden), hidden_states=all_hidden,
                                  attentions=all_attentions)
         return output if return_dict else output.to_tuple()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from transformers import PreTrainedConfig
+from ...vit import ViTEncoderConfig
 
 
-class AstConfig(PreTrainedConfig):
+class AstConfig(ViTEncoderConfig):
     r"""Configuration of [`AstModel`], [`AstForAudioClassification`] and [`AstForAudioFrameClassification`].
 
     Defaults are the released AudioSet model (DeiT-base 384 backbone, 10/10 strides, 1024 frames).
@@ -24,13 +24,6 @@ class AstConfig(PreTrainedConfig):
 
     model_type = "audiozoo-ast"
 
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"
-    qkv_bias: bool = True
-    layer_norm_eps: float = 1e-6
     classifier_layer_norm_eps: float = 1e-5
     patch_size: int = 16
     frequency_stride: int = 10
@@ -39,17 +32,10 @@ class AstConfig(PreTrainedConfig):
     num_mel_bins: int = 128
     sampling_rate: int = 16000
     frame_shift_ms: float = 10.0
-    hidden_dropout: float = 0.0
-    attention_dropout: float = 0.0
-    initializer_range: float = 0.02
     sed_head: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
-            )
         if self.max_length < self.patch_size or self.num_mel_bins < self.patch_size:
             raise ValueError(f"max_length and num_mel_bins must be at least patch_size ({self.patch_size})")
 

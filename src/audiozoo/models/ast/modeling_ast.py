@@ -16,7 +16,7 @@ from transformers.modeling_outputs import ModelOutput
 
 from ...sed_head import SedHeadMixin
 from ...heads import AudioClassifierOutput, AudioFrameClassifierOutput, frame_classification_loss
-from ...vit import PatchEmbedding, PreNormBlock
+from ...vit import PatchEmbedding, PreNormBlock, output_flags, run_blocks
 from .configuration_ast import AstConfig
 
 
@@ -112,11 +112,9 @@ class AstModel(AstPreTrainedModel):
         **kwargs,
     ) -> AstModelOutput | tuple:
         """`input_values`: [B, max_length, num_mel_bins] from AstFeatureExtractor (every frame is attended to)."""
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
         )
-        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         expected = (self.config.max_length, self.config.num_mel_bins)  # fixed input size
         if input_values.dim() != 3 or tuple(input_values.shape[1:]) != expected:
             raise ValueError(
@@ -124,20 +122,11 @@ class AstModel(AstPreTrainedModel):
                 f"use AstFeatureExtractor), got {tuple(input_values.shape)}"
             )
         hidden = self.embeddings(input_values)
-        all_hidden = [hidden] if output_hidden_states else None
-        all_attentions = [] if output_attentions else None
-        for layer in self.layers:
-            hidden, weights = layer(hidden, None, output_attentions)
-            if output_hidden_states:
-                all_hidden.append(hidden)
-            if output_attentions:
-                all_attentions.append(weights)
+        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
         last = self.layer_norm(hidden)
         output = AstModelOutput(
-            last_hidden_state=last,
-            pooler_output=(last[:, 0] + last[:, 1]) / 2,
-            hidden_states=tuple(all_hidden) if output_hidden_states else None,
-            attentions=tuple(all_attentions) if output_attentions else None,
+            last_hidden_state=last, pooler_output=(last[:, 0] + last[:, 1]) / 2, hidden_states=all_hidden,
+            attentions=all_attentions,
         )
         return output if return_dict else output.to_tuple()
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from transformers import PreTrainedConfig
+from ...vit import ViTEncoderConfig
 
 
-class EatConfig(PreTrainedConfig):
+class EatConfig(ViTEncoderConfig):
     r"""Configuration of [`EatModel`], [`EatForAudioClassification`] and [`EatForAudioFrameClassification`].
 
     Defaults are EAT-base (768 wide, 12 post-LN blocks, 12 heads), 1024-frame (10 s) input.
@@ -22,13 +22,6 @@ class EatConfig(PreTrainedConfig):
 
     model_type = "audiozoo-eat"
 
-    hidden_size: int = 768
-    num_hidden_layers: int = 12
-    num_attention_heads: int = 12
-    intermediate_size: int = 3072
-    hidden_act: str = "gelu"
-    qkv_bias: bool = True
-    layer_norm_eps: float = 1e-6
     classifier_layer_norm_eps: float = 1e-6
     patch_size: int = 16
     max_length: int = 1024
@@ -36,17 +29,10 @@ class EatConfig(PreTrainedConfig):
     num_mel_bins: int = 128
     sampling_rate: int = 16000
     frame_shift_ms: float = 10.0
-    hidden_dropout: float = 0.0
-    attention_dropout: float = 0.0
-    initializer_range: float = 0.02
     sed_head: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
-            )
         if self.max_length % self.patch_size:
             raise ValueError(f"max_length ({self.max_length}) must be a multiple of patch_size ({self.patch_size})")
 

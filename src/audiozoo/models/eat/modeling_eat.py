@@ -20,7 +20,7 @@ from ...heads import (
     frame_classification_loss,
     time_major_patches_to_frames,
 )
-from ...vit import PatchEmbedding, PostNormBlock
+from ...vit import PatchEmbedding, PostNormBlock, output_flags, run_blocks
 from .configuration_eat import EatConfig
 
 
@@ -135,11 +135,9 @@ class EatModel(EatPreTrainedModel):
         **kwargs,
     ) -> EatModelOutput | tuple:
         """`input_values`: [B, T, num_mel_bins] (or the original's [B, 1, T, num_mel_bins]); every frame is attended to."""
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
         )
-        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
         if input_values.dim() == 4 and input_values.shape[1] == 1:
             input_values = input_values[:, 0]
         if input_values.dim() != 3 or input_values.shape[-1] != self.config.num_mel_bins:
@@ -150,19 +148,9 @@ class EatModel(EatPreTrainedModel):
         if input_values.shape[1] < self.config.patch_size:
             raise ValueError(f"input_values has {input_values.shape[1]} frames; at least {self.config.patch_size} are needed")
         hidden = self.embeddings(input_values)
-        all_hidden = [hidden] if output_hidden_states else None
-        all_attentions = [] if output_attentions else None
-        for layer in self.layers:
-            hidden, weights = layer(hidden, None, output_attentions)
-            if output_hidden_states:
-                all_hidden.append(hidden)
-            if output_attentions:
-                all_attentions.append(weights)
+        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
         output = EatModelOutput(
-            last_hidden_state=hidden,
-            pooler_output=hidden[:, 0],
-            hidden_states=tuple(all_hidden) if output_hidden_states else None,
-            attentions=tuple(all_attentions) if output_attentions else None,
+            last_hidden_state=hidden, pooler_output=hidden[:, 0], hidden_states=all_hidden, attentions=all_attentions
         )
         return output if return_dict else output.to_tuple()
 

@@ -14,7 +14,7 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
 from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
-from ...vit import PreNormBlock
+from ...vit import PreNormBlock, output_flags, run_blocks
 from .configuration_fpasst import FpasstConfig
 
 
@@ -86,17 +86,11 @@ class FpasstModel(FpasstPreTrainedModel):
     ) -> BaseModelOutput | tuple:
         """`last_hidden_state`: [B, T', D] patch tokens after the final LayerNorm (cls/dist dropped);
         hidden_states: embeddings + every block, all tokens."""
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
+        )
         hidden = self.embeddings(input_values)
-        all_hidden, all_attentions = ((hidden,) if output_hidden_states else None), (() if output_attentions else None)
-        for layer in self.layers:
-            hidden, weights = layer(hidden, None, output_attentions)
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            if output_attentions:
-                all_attentions += (weights,)
+        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
         output = BaseModelOutput(last_hidden_state=self.layer_norm(hidden)[:, 2:], hidden_states=all_hidden,
                                  attentions=all_attentions)
         return output if return_dict else output.to_tuple()

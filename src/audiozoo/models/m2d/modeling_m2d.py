@@ -14,7 +14,7 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
 from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
-from ...vit import PatchEmbedding, PreNormBlock
+from ...vit import PatchEmbedding, PreNormBlock, output_flags, run_blocks
 from .configuration_m2d import M2dConfig
 
 
@@ -50,17 +50,11 @@ class M2dModel(M2dPreTrainedModel):
         table = table.reshape(1, bands, -1, table.shape[-1])[:, :, :steps].reshape(1, bands * steps, -1)
         cls = (self.cls_token + self.position_embeddings[:, :1]).expand(patches.shape[0], -1, -1)
         hidden = torch.cat([cls, patches + table], dim=1)
-        all_hidden, all_attentions = ((hidden,) if output_hidden_states else ()), ()
-        for layer in self.layers:
-            hidden, weights = layer(hidden, None, output_attentions)
-            if output_hidden_states:
-                all_hidden += (hidden,)
-            if output_attentions:
-                all_attentions += (weights,)
+        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
         tokens = self.layer_norm(hidden)[:, 1:]
         batch, _, size = tokens.shape
         frames = tokens.reshape(batch, bands, steps, size).permute(0, 2, 1, 3).reshape(batch, steps, bands * size)
-        return frames, all_hidden, all_attentions
+        return frames, all_hidden or (), all_attentions or ()
 
     def forward(
         self,
@@ -72,9 +66,9 @@ class M2dModel(M2dPreTrainedModel):
     ) -> BaseModelOutput | tuple:
         """`last_hidden_state`: [B, t, 5 * D] stacked frame features of all chunks. hidden_states / attentions:
         per layer, the chunks' token sequences (CLS included) concatenated along the token axis."""
-        output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
+        )
         check_spectrogram_input(input_values, self.config.num_mel_bins, "M2D")
         unit, patch = self.config.unit_frames, self.config.patch_size
         frames = input_values.shape[-1]
