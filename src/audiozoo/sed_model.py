@@ -14,10 +14,11 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutput
 
 from .heads import AudioFrameClassifierOutput
 from .sed_head import SedHeadMixin
-from .vit import ViTEncoderConfig
+from .vit import PreNormBlock, ViTEncoderConfig, output_flags, run_blocks
 
 
 class SedEncoderConfig(ViTEncoderConfig):
@@ -70,6 +71,48 @@ class SedPreTrainedModel(PreTrainedModel):
                 init.uniform_(parameter, -bound, bound)
         for name in getattr(module, "init_tables", ()):
             init.trunc_normal_(getattr(module, name), std=std)
+
+
+class SedViTEncoder(SedPreTrainedModel):
+    """A pre-LN ViT encoder: family-specific `embed` (input -> tokens with positions), shared blocks, final
+    LayerNorm, then `select` (which tokens the original returns). Subclasses add their embedding parameters in
+    `__init__` before calling `self.post_init()`."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.layers = nn.ModuleList([PreNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.gradient_checkpointing = False
+
+    @property
+    def output_size(self) -> int:
+        return self.config.hidden_size
+
+    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def select(self, normalised: torch.Tensor) -> torch.Tensor:
+        """The output sequence from the normalised tokens (all of them by default)."""
+        return normalised
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutput | tuple:
+        """`last_hidden_state`: the encoder sequence [B, N, D] after the final LayerNorm; `hidden_states`: the
+        embeddings and every block's output (all tokens); `attentions` with eager attention."""
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
+        )
+        hidden = self.embed(input_values)
+        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
+        output = BaseModelOutput(last_hidden_state=self.select(self.layer_norm(hidden)), hidden_states=all_hidden,
+                                 attentions=all_attentions)
+        return output if return_dict else output.to_tuple()
 
 
 class SedForAudioFrameClassificationBase(SedHeadMixin, SedPreTrainedModel):
@@ -125,4 +168,10 @@ def check_spectrogram_input(input_values: torch.Tensor, num_mel_bins: int, model
         )
 
 
-__all__ = ["SedEncoderConfig", "SedForAudioFrameClassificationBase", "SedPreTrainedModel", "check_spectrogram_input"]
+__all__ = [
+    "SedEncoderConfig",
+    "SedForAudioFrameClassificationBase",
+    "SedPreTrainedModel",
+    "SedViTEncoder",
+    "check_spectrogram_input",
+]

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutput
 
-from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
-from ...vit import PatchEmbedding, PreNormBlock, output_flags, run_blocks
+from ...sed_model import (
+    SedForAudioFrameClassificationBase,
+    SedPreTrainedModel,
+    SedViTEncoder,
+    check_spectrogram_input,
+)
+from ...vit import PatchEmbedding
 from .configuration_asit import AsitConfig
 
 
@@ -24,7 +28,7 @@ class AsitPreTrainedModel(SedPreTrainedModel):
     base_model_prefix = "asit"
 
 
-class AsitModel(AsitPreTrainedModel):
+class AsitModel(SedViTEncoder, AsitPreTrainedModel):
     init_tables = ("cls_token", "position_embeddings")
 
     def __init__(self, config: AsitConfig):
@@ -34,14 +38,7 @@ class AsitModel(AsitPreTrainedModel):
         rows, columns = config.position_grid
         self.cls_token = nn.Parameter(torch.zeros(1, 1, size))
         self.position_embeddings = nn.Parameter(torch.zeros(1, 1 + rows * columns, size))
-        self.layers = nn.ModuleList([PreNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
-        self.layer_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
-        self.gradient_checkpointing = False
         self.post_init()
-
-    @property
-    def output_size(self) -> int:
-        return self.config.hidden_size
 
     def positions(self, frames: int) -> torch.Tensor:
         """The position table for `frames` input frames (the original's interpolate_pos_encoding)."""
@@ -56,29 +53,15 @@ class AsitModel(AsitPreTrainedModel):
         resized = resized.reshape(1, table.shape[1], grid[0] * grid[1]).transpose(1, 2)
         return torch.cat([self.position_embeddings[:, :1], resized], dim=1)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BaseModelOutput | tuple:
-        """`last_hidden_state`: [B, 1 + (T // 16) * 8, D] (CLS first) after the final LayerNorm."""
-        output_hidden_states, output_attentions, return_dict = output_flags(
-            self.config, output_hidden_states, output_attentions, return_dict
-        )
+    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
+        """CLS + time-major 16x16 patch tokens of the [T, 128] image, plus the re-gridded positions."""
         check_spectrogram_input(input_values, self.config.num_mel_bins, "ASiT")
         frames = input_values.shape[-1]
         if frames < self.config.patch_size:
             raise ValueError(f"ASiT needs at least {self.config.patch_size} frames, got {frames}")
         patches = self.patch_embedding(input_values.transpose(2, 3))  # [B, (T // 16) * 8, D], time-major
         tokens = torch.cat([self.cls_token.expand(patches.shape[0], -1, -1), patches], dim=1)
-        hidden = tokens + self.positions(frames)
-        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
-        output = BaseModelOutput(last_hidden_state=self.layer_norm(hidden), hidden_states=all_hidden,
-                                 attentions=all_attentions)
-        return output if return_dict else output.to_tuple()
+        return tokens + self.positions(frames)
 
 
 class AsitForAudioFrameClassification(SedForAudioFrameClassificationBase, AsitPreTrainedModel):

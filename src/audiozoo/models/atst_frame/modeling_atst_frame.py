@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutput
 
-from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
-from ...vit import PreNormBlock, output_flags, run_blocks
+from ...sed_model import (
+    SedForAudioFrameClassificationBase,
+    SedPreTrainedModel,
+    SedViTEncoder,
+    check_spectrogram_input,
+)
 from .configuration_atst_frame import AtstFrameConfig
 
 
@@ -23,7 +26,7 @@ class AtstFramePreTrainedModel(SedPreTrainedModel):
     base_model_prefix = "atst"
 
 
-class AtstFrameModel(AtstFramePreTrainedModel):
+class AtstFrameModel(SedViTEncoder, AtstFramePreTrainedModel):
     init_tables = ("position_embeddings", "mask_embedding")
 
     def __init__(self, config: AtstFrameConfig):
@@ -32,14 +35,7 @@ class AtstFrameModel(AtstFramePreTrainedModel):
         self.position_embeddings = nn.Parameter(torch.zeros(1, config.max_patches + 1, config.hidden_size))
         # the masked-token embedding of ATST's self-supervised training (kept so checkpoints round-trip)
         self.mask_embedding = nn.Parameter(torch.zeros(1, 1, config.hidden_size))
-        self.layers = nn.ModuleList([PreNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.gradient_checkpointing = False
         self.post_init()
-
-    @property
-    def output_size(self) -> int:
-        return self.config.hidden_size
 
     def tokens(self, input_values: torch.Tensor) -> torch.Tensor:
         """[B, 1, F, T] -> [B, T // 4, F * 4] (mel-major within a token)."""
@@ -57,24 +53,10 @@ class AtstFrameModel(AtstFramePreTrainedModel):
         grid = input_values[:, 0, :, : steps * frames].reshape(input_values.shape[0], -1, steps, frames)
         return grid.permute(0, 2, 1, 3).flatten(2)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BaseModelOutput | tuple:
-        """`last_hidden_state`: [B, T // 4, D] after the final LayerNorm; hidden_states: embeddings + every block."""
-        output_hidden_states, output_attentions, return_dict = output_flags(
-            self.config, output_hidden_states, output_attentions, return_dict
-        )
+    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
+        """Token projections plus the "cut" positions (rows 1..T'; row 0 is never used)."""
         tokens = self.patch_embedding(self.tokens(input_values))
-        hidden = tokens + self.position_embeddings[:, 1 : tokens.shape[1] + 1]
-        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
-        output = BaseModelOutput(last_hidden_state=self.layer_norm(hidden), hidden_states=all_hidden,
-                                 attentions=all_attentions)
-        return output if return_dict else output.to_tuple()
+        return tokens + self.position_embeddings[:, 1 : tokens.shape[1] + 1]
 
 
 class AtstFrameForAudioFrameClassification(SedForAudioFrameClassificationBase, AtstFramePreTrainedModel):

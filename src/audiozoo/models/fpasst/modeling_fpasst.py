@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers.modeling_outputs import BaseModelOutput
 
-from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
-from ...vit import PreNormBlock, output_flags, run_blocks
+from ...sed_model import (
+    SedForAudioFrameClassificationBase,
+    SedPreTrainedModel,
+    SedViTEncoder,
+    check_spectrogram_input,
+)
 from .configuration_fpasst import FpasstConfig
 
 
@@ -24,7 +27,7 @@ class FpasstPreTrainedModel(SedPreTrainedModel):
     base_model_prefix = "fpasst"
 
 
-class FpasstModel(FpasstPreTrainedModel):
+class FpasstModel(SedViTEncoder, FpasstPreTrainedModel):
     init_tables = ("cls_token", "distillation_token", "token_position_embeddings", "time_position_embeddings",
                    "frequency_position_embeddings")
 
@@ -48,16 +51,10 @@ class FpasstModel(FpasstPreTrainedModel):
         self.token_position_embeddings = nn.Parameter(torch.zeros(1, 2, size))
         self.frequency_position_embeddings = nn.Parameter(torch.zeros(1, size, 1, 1))
         self.time_position_embeddings = nn.Parameter(torch.zeros(1, size, 1, config.max_patches))
-        self.layers = nn.ModuleList([PreNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
-        self.layer_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
-        self.gradient_checkpointing = False
         self.post_init()
 
-    @property
-    def output_size(self) -> int:
-        return self.config.hidden_size
-
-    def embeddings(self, input_values: torch.Tensor) -> torch.Tensor:
+    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
+        """Stem, patch conv (first output frame dropped), time/frequency positions, cls and distillation tokens."""
         check_spectrogram_input(input_values, self.config.num_mel_bins, "fPaSST")
         stem = self.activation(self.conv_in_1(input_values))
         stem = self.activation(self.conv_in_2(stem))
@@ -76,24 +73,9 @@ class FpasstModel(FpasstPreTrainedModel):
         special = torch.cat([self.cls_token, self.distillation_token], dim=1) + self.token_position_embeddings
         return torch.cat([special.expand(batch, -1, -1), tokens], dim=1)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BaseModelOutput | tuple:
-        """`last_hidden_state`: [B, T', D] patch tokens after the final LayerNorm (cls/dist dropped);
-        hidden_states: embeddings + every block, all tokens."""
-        output_hidden_states, output_attentions, return_dict = output_flags(
-            self.config, output_hidden_states, output_attentions, return_dict
-        )
-        hidden = self.embeddings(input_values)
-        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
-        output = BaseModelOutput(last_hidden_state=self.layer_norm(hidden)[:, 2:], hidden_states=all_hidden,
-                                 attentions=all_attentions)
-        return output if return_dict else output.to_tuple()
+    def select(self, normalised: torch.Tensor) -> torch.Tensor:
+        """The patch tokens: the cls and distillation tokens are dropped, as the original."""
+        return normalised[:, 2:]
 
 
 class FpasstForAudioFrameClassification(SedForAudioFrameClassificationBase, FpasstPreTrainedModel):

@@ -13,8 +13,13 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
-from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
-from ...vit import PatchEmbedding, PreNormBlock, output_flags, run_blocks
+from ...sed_model import (
+    SedForAudioFrameClassificationBase,
+    SedPreTrainedModel,
+    SedViTEncoder,
+    check_spectrogram_input,
+)
+from ...vit import PatchEmbedding, output_flags, run_blocks
 from .configuration_m2d import M2dConfig
 
 
@@ -24,7 +29,7 @@ class M2dPreTrainedModel(SedPreTrainedModel):
     base_model_prefix = "m2d"
 
 
-class M2dModel(M2dPreTrainedModel):
+class M2dModel(SedViTEncoder, M2dPreTrainedModel):
     init_tables = ("cls_token", "position_embeddings")
 
     def __init__(self, config: M2dConfig):
@@ -33,9 +38,6 @@ class M2dModel(M2dPreTrainedModel):
         self.patch_embedding = PatchEmbedding(size, patch, (patch, patch))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, size))
         self.position_embeddings = nn.Parameter(torch.zeros(1, 1 + config.frequency_patches * config.time_patches, size))
-        self.layers = nn.ModuleList([PreNormBlock(config, fused_qkv=False) for _ in range(config.num_hidden_layers)])
-        self.layer_norm = nn.LayerNorm(size, eps=config.layer_norm_eps)
-        self.gradient_checkpointing = False
         self.post_init()
 
     @property
