@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pytest
 import torch
-from transformers import AutoFeatureExtractor, AutoModelForAudioFrameClassification
+from transformers import AutoModelForAudioFrameClassification
 
 import audiozoo
 from audiozoo.conversion.common import CheckpointError

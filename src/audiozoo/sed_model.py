@@ -18,7 +18,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from .heads import AudioFrameClassifierOutput
 from .sed_head import SedHeadMixin
-from .vit import PreNormBlock, ViTEncoderConfig, output_flags, run_blocks
+from .vit import PreNormBlock, ViTEncoderConfig, init_vit_weights, output_flags, run_blocks
 
 
 class SedEncoderConfig(ViTEncoderConfig):
@@ -54,23 +54,16 @@ class SedPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv2d, nn.Conv1d)):
-            init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, (nn.LayerNorm, nn.BatchNorm2d)):
+        init_vit_weights(module, self.config.initializer_range)
+        if isinstance(module, nn.BatchNorm2d):
             init.ones_(module.weight)
             init.zeros_(module.bias)
-            if isinstance(module, nn.BatchNorm2d):
-                init.zeros_(module.running_mean)
-                init.ones_(module.running_var)
-        elif isinstance(module, (nn.GRU, nn.LSTM)):
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+        elif isinstance(module, (nn.GRU, nn.LSTM)):  # torch's own rule
             bound = 1.0 / math.sqrt(module.hidden_size)
             for parameter in module.parameters():
                 init.uniform_(parameter, -bound, bound)
-        for name in getattr(module, "init_tables", ()):
-            init.trunc_normal_(getattr(module, name), std=std)
 
 
 class SedViTEncoder(SedPreTrainedModel):

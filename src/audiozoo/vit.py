@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import PreTrainedConfig
+from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
@@ -43,6 +44,21 @@ class ViTEncoderConfig(PreTrainedConfig):
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
             )
+
+
+@torch.no_grad()
+def init_vit_weights(module: nn.Module, std: float) -> None:
+    """timm's ViT initialisation: truncated normal(std) for linears, convolutions and the learned tables a
+    module lists in `init_tables`; LayerNorms to identity."""
+    if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+        init.trunc_normal_(module.weight, std=std)
+        if module.bias is not None:
+            init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        init.ones_(module.weight)
+        init.zeros_(module.bias)
+    for name in getattr(module, "init_tables", ()):
+        init.trunc_normal_(getattr(module, name), std=std)
 
 
 def output_flags(config, output_hidden_states, output_attentions, return_dict) -> tuple[bool, bool, bool]:

@@ -15,8 +15,16 @@ import torch
 
 from ..labels import dataset_labels
 from ..models.ast import AST_PRESETS, AstConfig, AstFeatureExtractor, AstForAudioClassification
-from ..vit import regrid_position_table, split_fused_qkv
-from .common import CheckpointError, load_state_dict_strictly, load_torch_checkpoint, rename_keys
+from ..vit import regrid_position_table
+from .common import (
+    CheckpointError,
+    load_state_dict_strictly,
+    load_torch_checkpoint,
+    rename_keys,
+    split_timm_qkv,
+    timm_block_rules,
+    timm_qkv_pattern,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +33,7 @@ RULES: list[tuple[str, str]] = [
     (r"v\.dist_token", "ast.embeddings.distillation_token"),
     (r"v\.pos_embed", "ast.embeddings.position_embeddings"),
     (r"v\.patch_embed\.proj\.(weight|bias)", r"ast.embeddings.patch_embedding.conv.\1"),
-    (r"v\.blocks\.(\d+)\.norm1\.(weight|bias)", r"ast.layers.\1.attention_norm.\2"),
-    (r"v\.blocks\.(\d+)\.attn\.proj\.(weight|bias)", r"ast.layers.\1.attention.out_proj.\2"),
-    (r"v\.blocks\.(\d+)\.norm2\.(weight|bias)", r"ast.layers.\1.mlp_norm.\2"),
-    (r"v\.blocks\.(\d+)\.mlp\.fc([12])\.(weight|bias)", r"ast.layers.\1.mlp.fc\2.\3"),
+    *timm_block_rules(r"v\.", "ast"),
     (r"v\.norm\.(weight|bias)", r"ast.layer_norm.\1"),
     (r"mlp_head\.0\.(weight|bias)", r"classifier.layer_norm.\1"),
     (r"mlp_head\.1\.(weight|bias)", r"classifier.dense.\1"),
@@ -119,26 +124,15 @@ def convert_ast_checkpoint(
             "the input length (max_length / dataset preset)"
         )
     model = AstForAudioClassification(config)
-    renamed = rename_keys(state_dict, RULES, dropped=UNUSED + [r"v\.blocks\.\d+\.attn\.qkv\.(weight|bias)"],
+    renamed = rename_keys(state_dict, RULES, dropped=UNUSED + [timm_qkv_pattern(r"v\.")],
                           source="AST checkpoint")
-    renamed.update(_split_qkv(state_dict, hidden_size))
+    renamed.update(split_timm_qkv(state_dict, r"v\.", "ast", hidden_size))
     load_state_dict_strictly(model, renamed, source=str(checkpoint_path))
     logger.info("dropped the unused DeiT heads v.head / v.head_dist")
     if target_max_length is not None and target_max_length != max_length:
         model = regrid_input_length(model, target_max_length)
     feature_extractor = AstFeatureExtractor(mean=preset["mean"], std=preset["std"], max_length=model.config.max_length)
     return model.eval(), feature_extractor
-
-
-def _split_qkv(state_dict: dict[str, torch.Tensor], hidden_size: int) -> dict[str, torch.Tensor]:
-    """timm's fused `v.blocks.i.attn.qkv` -> our separate q/k/v projections."""
-    split = {}
-    for key, tensor in state_dict.items():
-        match = re.fullmatch(r"v\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)", key)
-        if match:
-            for name, part in zip(("q_proj", "k_proj", "v_proj"), split_fused_qkv(tensor, hidden_size), strict=True):
-                split[f"ast.layers.{match.group(1)}.attention.{name}.{match.group(2)}"] = part
-    return split
 
 
 def _label_fields(dataset: str, num_labels: int) -> dict:

@@ -66,6 +66,34 @@ def rename_keys(
     return renamed
 
 
+def timm_block_rules(prefix: str, target: str) -> list[tuple[str, str]]:
+    """Rename rules for timm ViT blocks `{prefix}blocks.N.*` -> `{target}.layers.N.*` of `vit.PreNormBlock`
+    (the fused qkv is split separately by `split_timm_qkv`). `prefix` is a regex (escape dots)."""
+    return [
+        (rf"{prefix}blocks\.(\d+)\.norm1\.(weight|bias)", rf"{target}.layers.\1.attention_norm.\2"),
+        (rf"{prefix}blocks\.(\d+)\.attn\.proj\.(weight|bias)", rf"{target}.layers.\1.attention.out_proj.\2"),
+        (rf"{prefix}blocks\.(\d+)\.norm2\.(weight|bias)", rf"{target}.layers.\1.mlp_norm.\2"),
+        (rf"{prefix}blocks\.(\d+)\.mlp\.fc([12])\.(weight|bias)", rf"{target}.layers.\1.mlp.fc\2.\3"),
+    ]
+
+
+def timm_qkv_pattern(prefix: str) -> str:
+    return rf"{prefix}blocks\.\d+\.attn\.qkv\.(weight|bias)"
+
+
+def split_timm_qkv(state_dict: dict[str, torch.Tensor], prefix: str, target: str, hidden_size: int) -> dict:
+    """timm's fused `{prefix}blocks.N.attn.qkv` -> separate `{target}.layers.N.attention.{q,k,v}_proj`."""
+    from ..vit import split_fused_qkv
+
+    split = {}
+    for key, tensor in state_dict.items():
+        match = re.fullmatch(rf"{prefix}blocks\.(\d+)\.attn\.qkv\.(weight|bias)", key)
+        if match:
+            for name, part in zip(("q_proj", "k_proj", "v_proj"), split_fused_qkv(tensor, hidden_size), strict=True):
+                split[f"{target}.layers.{match.group(1)}.attention.{name}.{match.group(2)}"] = part
+    return split
+
+
 def load_state_dict_strictly(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
     """Load with every model tensor present, no tensor left over and every shape equal, or raise naming them."""
     expected = model.state_dict()

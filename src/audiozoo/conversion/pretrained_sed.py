@@ -24,33 +24,20 @@ import torch
 
 from ..labels import dataset_labels
 from ..sed_head import SedHeadSettings
-from ..vit import split_fused_qkv
-from .common import CheckpointError, load_state_dict_strictly, load_torch_checkpoint, rename_keys
+from .common import (
+    CheckpointError,
+    load_state_dict_strictly,
+    load_torch_checkpoint,
+    rename_keys,
+    split_timm_qkv,
+    timm_block_rules,
+    timm_qkv_pattern,
+)
 
 logger = logging.getLogger(__name__)
 
 MODEL_NAMES = ("BEATs", "ATST-F", "fpasst", "ASIT", "M2D", "frame_mn06", "frame_mn10")
 RELEASE_URL = "https://github.com/fschmid56/PretrainedSED/releases/download/v0.0.1/{name}.pt"
-
-# timm-style ViT blocks under `prefix` -> our PreNormBlock names under `target` (qkv is split separately)
-def _vit_block_rules(prefix: str, target: str) -> list[tuple[str, str]]:
-    return [
-        (rf"{prefix}blocks\.(\d+)\.norm1\.(weight|bias)", rf"{target}.layers.\1.attention_norm.\2"),
-        (rf"{prefix}blocks\.(\d+)\.attn\.proj\.(weight|bias)", rf"{target}.layers.\1.attention.out_proj.\2"),
-        (rf"{prefix}blocks\.(\d+)\.norm2\.(weight|bias)", rf"{target}.layers.\1.mlp_norm.\2"),
-        (rf"{prefix}blocks\.(\d+)\.mlp\.fc([12])\.(weight|bias)", rf"{target}.layers.\1.mlp.fc\2.\3"),
-    ]
-
-
-def _split_vit_qkv(state_dict: dict[str, torch.Tensor], prefix: str, target: str, hidden_size: int) -> dict:
-    split = {}
-    for key, tensor in state_dict.items():
-        match = re.fullmatch(rf"{prefix}blocks\.(\d+)\.attn\.qkv\.(weight|bias)", key)
-        if match:
-            for name, part in zip(("q_proj", "k_proj", "v_proj"), split_fused_qkv(tensor, hidden_size), strict=True):
-                split[f"{target}.layers.{match.group(1)}.attention.{name}.{match.group(2)}"] = part
-    return split
-
 
 @dataclass
 class SedFamily:
@@ -93,11 +80,11 @@ def _build_atst(state_dict: dict, options: dict):
         (rf"{p}pos_embed", "atst.position_embeddings"),
         (rf"{p}patch_embed\.patch_embed\.(weight|bias)", r"atst.patch_embedding.\1"),
         (rf"{p}norm_frame\.(weight|bias)", r"atst.layer_norm.\1"),
-        *_vit_block_rules(p, "atst"),
+        *timm_block_rules(p, "atst"),
     ]
-    weights = rename_keys(state_dict, rules, dropped=[rf"{p}blocks\.\d+\.attn\.qkv\.(weight|bias)"],
+    weights = rename_keys(state_dict, rules, dropped=[timm_qkv_pattern(p)],
                           source="ATST-Frame checkpoint")
-    weights.update(_split_vit_qkv(state_dict, p, "atst", hidden))
+    weights.update(split_timm_qkv(state_dict, p, "atst", hidden))
     return AtstFrameForAudioFrameClassification(config), AtstFrameFeatureExtractor(), weights
 
 
@@ -124,13 +111,13 @@ def _build_fpasst(state_dict: dict, options: dict):
         (rf"{p}conv_in_([123])\.(weight|bias)", r"fpasst.conv_in_\1.\2"),
         (rf"{p}patch_embed\.proj\.(weight|bias)", r"fpasst.patch_embedding.\1"),
         (rf"{p}norm\.(weight|bias)", r"fpasst.layer_norm.\1"),
-        *_vit_block_rules(p, "fpasst"),
+        *timm_block_rules(p, "fpasst"),
     ]
     # PaSST's ImageNet classifier heads, if a file still carries them, are never used by the frame model
     unused = [rf"{p}head\.\d*\.?(weight|bias)", rf"{p}head_dist\.(weight|bias)"]
-    weights = rename_keys(state_dict, rules, dropped=unused + [rf"{p}blocks\.\d+\.attn\.qkv\.(weight|bias)"],
+    weights = rename_keys(state_dict, rules, dropped=unused + [timm_qkv_pattern(p)],
                           source="fPaSST checkpoint")
-    weights.update(_split_vit_qkv(state_dict, p, "fpasst", hidden))
+    weights.update(split_timm_qkv(state_dict, p, "fpasst", hidden))
     return FpasstForAudioFrameClassification(config), PasstMelFeatureExtractor(periodic_window=True), weights
 
 
@@ -152,11 +139,11 @@ def _build_asit(state_dict: dict, options: dict):
         (rf"{p}pos_embed", "asit.position_embeddings"),
         (rf"{p}patch_embed\.proj\.(weight|bias)", r"asit.patch_embedding.conv.\1"),
         (rf"{p}norm\.(weight|bias)", r"asit.layer_norm.\1"),
-        *_vit_block_rules(p, "asit"),
+        *timm_block_rules(p, "asit"),
     ]
-    weights = rename_keys(state_dict, rules, dropped=[rf"{p}blocks\.\d+\.attn\.qkv\.(weight|bias)"],
+    weights = rename_keys(state_dict, rules, dropped=[timm_qkv_pattern(p)],
                           source="ASiT checkpoint")
-    weights.update(_split_vit_qkv(state_dict, p, "asit", hidden))
+    weights.update(split_timm_qkv(state_dict, p, "asit", hidden))
     return AsitForAudioFrameClassification(config), AsitFeatureExtractor(), weights
 
 
@@ -166,7 +153,6 @@ def _build_m2d(state_dict: dict, options: dict):
     prefix = "model.backbone."
     hidden = state_dict[prefix + "cls_token"].shape[-1]
     patch = state_dict[prefix + "patch_embed.proj.weight"].shape[-1]
-    bands = 80 // patch
     stored = state_dict[prefix + "pos_embed"].shape[1] - 1
     config = M2dConfig(
         **_vit_fields(state_dict, prefix, hidden, options.get("num_attention_heads")),
@@ -184,17 +170,17 @@ def _build_m2d(state_dict: dict, options: dict):
         (rf"{p}pos_embed", "m2d.position_embeddings"),
         (rf"{p}patch_embed\.proj\.(weight|bias)", r"m2d.patch_embedding.conv.\1"),
         (rf"{p}norm\.(weight|bias)", r"m2d.layer_norm.\1"),
-        *_vit_block_rules(p, "m2d"),
+        *timm_block_rules(p, "m2d"),
     ]
     # norm_stats: M2D's own statistics, unused by the SED path (the feature extractor holds -7.1 / 4.2);
     # to_spec.*: nnAudio's STFT/mel buffers, recomputed by the feature extractor
-    unused = [rf"{p}norm_stats", r"model\.to_spec\..*", rf"{p}blocks\.\d+\.attn\.qkv\.(weight|bias)"]
+    unused = [rf"{p}norm_stats", r"model\.to_spec\..*", timm_qkv_pattern(p)]
     stats = state_dict.get(prefix + "norm_stats")
     if stats is not None and not torch.allclose(stats.float(), torch.tensor([-7.1, 4.2]), atol=1e-4):
         logger.warning("the checkpoint's norm_stats %s differ from the constants the SED wrapper uses "
                        "(-7.1, 4.2); the feature extractor keeps the wrapper's", stats.tolist())
     weights = rename_keys(state_dict, rules, dropped=unused, source="M2D checkpoint")
-    weights.update(_split_vit_qkv(state_dict, p, "m2d", hidden))
+    weights.update(split_timm_qkv(state_dict, p, "m2d", hidden))
     return M2dForAudioFrameClassification(config), M2dFeatureExtractor(), weights
 
 

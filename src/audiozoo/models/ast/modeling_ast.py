@@ -11,12 +11,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from transformers import PreTrainedModel
-from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
 
 from ...sed_head import SedHeadMixin
 from ...heads import AudioClassifierOutput, AudioFrameClassifierOutput, frame_classification_loss
-from ...vit import PatchEmbedding, PreNormBlock, output_flags, run_blocks
+from ...vit import PatchEmbedding, PreNormBlock, init_vit_weights, output_flags, run_blocks
 from .configuration_ast import AstConfig
 
 
@@ -40,6 +39,8 @@ class AstModelOutput(ModelOutput):
 
 class AstEmbeddings(nn.Module):
     """Patch tokens of the (frequency x time) image, cls and distillation tokens, learned positions."""
+
+    init_tables = ("cls_token", "distillation_token", "position_embeddings")
 
     def __init__(self, config: AstConfig):
         super().__init__()
@@ -74,18 +75,7 @@ class AstPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """timm's ViT initialisation: truncated normal(0.02) for linears and token/position tables."""
-        std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-        elif isinstance(module, AstEmbeddings):
-            init.trunc_normal_(module.cls_token, std=std)
-            init.trunc_normal_(module.distillation_token, std=std)
-            init.trunc_normal_(module.position_embeddings, std=std)
+        init_vit_weights(module, self.config.initializer_range)
 
 
 class AstModel(AstPreTrainedModel):
