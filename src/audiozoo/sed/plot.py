@@ -42,9 +42,9 @@ def plot_events(
     rows = sorted(best, key=lambda label: -best[label])[:max_rows]
     rows.sort(key=lambda label: min(e["onset"] for e in events if e["label"] == label))
 
-    height = 2.5 + 0.28 * max(len(rows), 1)
+    height = 2.5 + 0.28 * max(len(rows), 4)
     figure, (top, bottom) = plt.subplots(
-        2, 1, figsize=(12, height), sharex=True, gridspec_kw={"height_ratios": [2.5, 0.28 * max(len(rows), 1)]}
+        2, 1, figsize=(12, height), sharex=True, gridspec_kw={"height_ratios": [2.5, 0.28 * max(len(rows), 4)]}
     )
     top.imshow(mel, origin="lower", aspect="auto", extent=(0, duration, 0, mel.shape[0]), cmap="magma")
     top.set_ylabel("mel bin")
