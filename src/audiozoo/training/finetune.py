@@ -1,0 +1,328 @@
+"""`audiozoo finetune`: supervised training of any model of the package, with accelerate.
+
+Reads top to bottom: data -> model -> optimiser/schedule -> accelerator -> (resume) -> epochs of training with
+evaluation, early stopping and checkpoints -> the best model saved as a ready-to-use folder -> test scores.
+`accelerate launch -m audiozoo.cli finetune ...` runs the same code on one GPU, several GPUs or several nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.utils import set_seed
+from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, AutoModelForAudioFrameClassification
+
+from .augment import mixup, random_gain, random_roll
+from .common import (
+    TrainingState,
+    augment_features,
+    compute_features,
+    default_feature_extractor,
+    latest_checkpoint,
+    load_config,
+    make_accelerator,
+    split_examples,
+)
+from .data import (
+    ClipDataset,
+    attach_events,
+    check_examples,
+    examples_from_folder,
+    examples_from_manifest,
+    load_example_audio,
+    read_events_table,
+)
+from .metrics import accuracy, frame_f1, multilabel_metrics
+from .optim import build_scheduler, parameter_groups
+from .sampling import balanced_sampler
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FinetuneArgs:
+    """Everything a fine-tuning run needs; the CLI fills it from its flags."""
+
+    data: str  # CSV/TSV manifest or a folder with one sub-folder per label
+    output_dir: str
+    model: str | None = None  # converted folder / Hub id to start from
+    config: str | None = None  # or a config.json to train from scratch
+    task: str | None = None  # single | multi | frame (default: multi if any clip has several labels, else single)
+    events: str | None = None  # events TSV (filename, onset, offset, event_label) for frame targets
+    clip_seconds: float = 10.0
+    epochs: int = 10
+    max_steps: int | None = None
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    layer_decay: float = 1.0
+    scheduler: str = "cosine"
+    warmup_steps: int = 0
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"
+    mixup_alpha: float = 0.0
+    gain_db: float = 0.0
+    roll: bool = False
+    time_masks: int = 0
+    time_mask_width: int = 40
+    frequency_masks: int = 0
+    frequency_mask_width: int = 16
+    balanced_sampler: bool = False
+    early_stop_metric: str | None = None
+    patience: int = 5
+    checkpoint_every: int = 0  # optimiser steps between checkpoints (0: every epoch)
+    resume: str | None = None  # a checkpoint folder or "latest"
+    stop_after_steps: int | None = None  # end the run after this many steps (after checkpointing): for tests
+    resample: bool = False
+    seed: int = 42
+    cpu: bool = False
+    log_with: str | None = None
+
+
+@dataclass
+class FinetuneResult:
+    output_dir: str
+    best_epoch: int
+    best_metric: float | None
+    metric: str
+    test: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    losses: list = field(default_factory=list)
+    seconds: float = 0.0
+
+
+PRIMARY_METRIC = {"single": "accuracy", "multi": "mAP", "frame": "frame_micro_f1"}
+
+
+def _task(args: FinetuneArgs, examples) -> str:
+    if args.task:
+        return args.task
+    if args.events:
+        return "frame"
+    return "multi" if any(len(example.labels) > 1 for example in examples) else "single"
+
+
+def _build_model(args: FinetuneArgs, labels: list[str], task: str):
+    """The model with a head for `labels` (a new head when the checkpoint's differs) and its feature extractor."""
+    config = load_config(args.model or args.config)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: index for index, label in enumerate(labels)}
+    config.problem_type = "single_label_classification" if task == "single" else "multi_label_classification"
+    auto = AutoModelForAudioFrameClassification if task == "frame" else AutoModelForAudioClassification
+    if args.model:
+        model = auto.from_pretrained(args.model, config=config, ignore_mismatched_sizes=True, dtype=torch.float32)
+        feature_extractor = AutoFeatureExtractor.from_pretrained(args.model)
+    else:
+        model = auto.from_config(config)
+        feature_extractor = default_feature_extractor(config)
+    return model, feature_extractor
+
+
+def _batch_loss(model, output, targets: torch.Tensor, task: str) -> torch.Tensor:
+    if task == "single":  # soft targets after mixup: cross-entropy against the mixed one-hot rows
+        return -(targets * torch.log_softmax(output.logits.float(), dim=-1)).sum(dim=-1).mean()
+    if task == "multi":
+        return torch.nn.functional.binary_cross_entropy_with_logits(output.logits.float(), targets.float())
+    return output.loss
+
+
+@torch.no_grad()
+def evaluate(model, feature_extractor, loader, task: str, accelerator) -> dict[str, float]:
+    """Metrics of `model` on `loader` (gathered across processes)."""
+    model.eval()
+    outputs, truths = [], []
+    for batch in loader:
+        features = compute_features(feature_extractor, batch["waveform"], accelerator.device)
+        if task == "frame":
+            result = model(input_values=features)
+            prediction = result.probabilities if result.probabilities is not None else result.logits.sigmoid()
+        else:
+            prediction = model(input_values=features).logits
+        prediction, truth = accelerator.gather_for_metrics((prediction.float(), batch["target"]))
+        outputs.append(prediction.cpu().numpy())
+        truths.append(truth.cpu().numpy())
+    model.train()
+    scores, targets = np.concatenate(outputs), np.concatenate(truths)
+    if task == "single":
+        return {"accuracy": accuracy(scores, targets)}
+    if task == "multi":
+        return {**multilabel_metrics(scores, targets), "accuracy": accuracy(scores, targets)}
+    frames = min(scores.shape[1], targets.shape[1])
+    return frame_f1(scores[:, :frames], targets[:, :frames])
+
+
+def _onehot(targets: torch.Tensor, classes: int, task: str) -> torch.Tensor:
+    return torch.nn.functional.one_hot(targets, classes).float() if task == "single" else targets.float()
+
+
+def run_finetune(args: FinetuneArgs) -> FinetuneResult:
+    started = time.perf_counter()
+    set_seed(args.seed)
+    output_dir = Path(args.output_dir)
+
+    # 1. data, checked row by row before anything is built
+    data = Path(args.data)
+    examples = examples_from_folder(data) if data.is_dir() else examples_from_manifest(data)
+    if args.events:
+        examples = attach_events(examples, read_events_table(args.events))
+    task = _task(args, examples)
+    labels = sorted({label for example in examples for label in example.labels})
+    splits = split_examples(examples, args.seed)
+
+    # 2. model and front end
+    model, feature_extractor = _build_model(args, labels, task)
+    check_examples(examples, labels, feature_extractor.sampling_rate, args.resample)
+    if not args.model and hasattr(feature_extractor, "compute_norm_stats"):
+        # a new model's statistics come from its training clips (BYOL-A's recipe)
+        feature_extractor.compute_norm_stats(
+            [load_example_audio(example, feature_extractor.sampling_rate) for example in splits["train"]],
+            feature_extractor.sampling_rate)
+    frame_rate = getattr(model.config, "frame_rate", None) if task == "frame" else None
+
+    def dataset(split: str, train: bool) -> ClipDataset:
+        return ClipDataset(splits[split], labels, feature_extractor.sampling_rate, args.clip_seconds, task, train,
+                           frame_rate)
+
+    train_set = dataset("train", True)
+    sampler = balanced_sampler(train_set.targets(), seed=args.seed) if args.balanced_sampler else None
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None,
+                                               sampler=sampler, drop_last=len(train_set) > args.batch_size)
+    valid_loader = torch.utils.data.DataLoader(dataset("valid", False), batch_size=args.batch_size)
+
+    # 3. optimiser and schedule
+    steps_per_epoch = max(1, math.ceil(len(train_loader) / args.gradient_accumulation_steps))
+    total_steps = args.max_steps or steps_per_epoch * args.epochs
+    optimizer = torch.optim.AdamW(parameter_groups(model, args.lr, args.weight_decay, args.layer_decay), lr=args.lr)
+    scheduler = build_scheduler(optimizer, args.scheduler, args.warmup_steps, total_steps)
+
+    # 4. accelerator (devices, processes, mixed precision, accumulation, checkpoints)
+    accelerator = make_accelerator(output_dir, args.mixed_precision, args.gradient_accumulation_steps, args.log_with,
+                                   args.cpu)
+    model, optimizer, train_loader, valid_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, valid_loader, scheduler)
+    state = TrainingState()
+    accelerator.register_for_checkpointing(state)
+    if args.log_with:
+        accelerator.init_trackers("audiozoo-finetune", config={k: v for k, v in asdict(args).items() if v is not None})
+
+    # 5. resume (mid-epoch: the batches already seen in the current epoch are skipped)
+    if args.resume:
+        checkpoint = latest_checkpoint(output_dir) if args.resume == "latest" else Path(args.resume)
+        accelerator.load_state(str(checkpoint))
+        accelerator.project_configuration.iteration = int(checkpoint.name.split("_")[-1]) + 1
+        accelerator.print(f"resumed from {checkpoint} at epoch {state.epoch}, step {state.step}")
+
+    metric = args.early_stop_metric or PRIMARY_METRIC[task]
+    model_type = accelerator.unwrap_model(model).config.model_type
+    best_dir = output_dir / "best"
+    stop = False
+    model.train()
+    while state.epoch < args.epochs and not stop:
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(state.epoch)
+        loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
+        for batch in loader:
+            state.batches_in_epoch += 1
+            waveforms = batch["waveform"]
+            if args.roll:
+                waveforms = random_roll(waveforms, batch["length"])
+            waveforms = random_gain(waveforms, args.gain_db)
+            targets = _onehot(batch["target"], len(labels), task)
+            if args.mixup_alpha > 0:
+                waveforms, targets = mixup(waveforms, targets, args.mixup_alpha)
+            features = compute_features(feature_extractor, waveforms, accelerator.device)
+            features = augment_features(features, model_type, args.time_masks, args.time_mask_width,
+                                        args.frequency_masks, args.frequency_mask_width)
+            with accelerator.accumulate(model):
+                with accelerator.autocast():
+                    output = model(input_values=features, labels=targets if task == "frame" else None)
+                    loss = _batch_loss(model, output, targets, task)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            if accelerator.sync_gradients:
+                state.step += 1
+                loss_value = float(accelerator.gather(loss.detach()).mean())
+                state.losses.append((state.step, loss_value))
+                accelerator.log({"train/loss": loss_value, "lr": scheduler.get_last_lr()[-1]}, step=state.step)
+                if args.checkpoint_every and state.step % args.checkpoint_every == 0:
+                    accelerator.save_state()
+                if args.stop_after_steps and state.step >= args.stop_after_steps:
+                    stop = True
+                    break
+                if args.max_steps and state.step >= args.max_steps:
+                    break
+        if stop:
+            break
+        # end of epoch: evaluate, keep the best, maybe stop early
+        scores = evaluate(model, feature_extractor, valid_loader, task, accelerator)
+        state.history.append({"epoch": state.epoch, "step": state.step, **scores})
+        accelerator.log({f"valid/{key}": value for key, value in scores.items()}, step=state.step)
+        accelerator.print(_table_row(state.history[-1], first=len(state.history) == 1))
+        improved = state.best_metric is None or scores[metric] > state.best_metric
+        if improved:
+            state.best_metric, state.best_epoch, state.epochs_without_improvement = scores[metric], state.epoch, 0
+            _save_model(accelerator, model, feature_extractor, best_dir)
+        else:
+            state.epochs_without_improvement += 1
+        state.epoch += 1
+        state.batches_in_epoch = 0
+        if not args.checkpoint_every:
+            accelerator.save_state()
+        if state.epochs_without_improvement >= args.patience:
+            accelerator.print(f"early stop: no {metric} improvement for {args.patience} epochs")
+            break
+        if args.max_steps and state.step >= args.max_steps:
+            break
+    if stop:  # interrupted on purpose (tests): the checkpoint is the result
+        accelerator.save_state()
+        accelerator.end_training()
+        return FinetuneResult(str(output_dir), state.best_epoch, state.best_metric, metric, {}, state.history,
+                              state.losses, time.perf_counter() - started)
+
+    # 6. the best model as the ready-to-use folder, scored on the test split
+    test_scores = {}
+    if best_dir.is_dir():
+        accelerator.wait_for_everyone()
+        best = type(accelerator.unwrap_model(model)).from_pretrained(best_dir).to(accelerator.device)
+        _save_model(accelerator, best, feature_extractor, output_dir)
+        if splits["test"]:
+            test_loader = accelerator.prepare(torch.utils.data.DataLoader(dataset("test", False),
+                                                                           batch_size=args.batch_size))
+            test_scores = evaluate(best, feature_extractor, test_loader, task, accelerator)
+            accelerator.print("test: " + ", ".join(f"{key} {value:.4f}" for key, value in test_scores.items()))
+    result = FinetuneResult(str(output_dir), state.best_epoch, state.best_metric, metric, test_scores, state.history,
+                            state.losses, time.perf_counter() - started)
+    if accelerator.is_main_process:
+        (output_dir / "results.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+    accelerator.end_training()
+    return result
+
+
+def _save_model(accelerator, model, feature_extractor, folder: Path) -> None:
+    accelerator.wait_for_everyone()
+    accelerator.unwrap_model(model).save_pretrained(folder, is_main_process=accelerator.is_main_process,
+                                                    save_function=accelerator.save)
+    if accelerator.is_main_process:
+        feature_extractor.save_pretrained(folder)
+
+
+def _table_row(row: dict, first: bool) -> str:
+    keys = [key for key in row if key not in ("epoch", "step")]
+    line = f"{row['epoch']:>5} {row['step']:>6} " + " ".join(f"{row[key]:>10.4f}" for key in keys)
+    if first:
+        return f"{'epoch':>5} {'step':>6} " + " ".join(f"{key:>10}" for key in keys) + "\n" + line
+    return line
+
+
+__all__ = ["FinetuneArgs", "FinetuneResult", "evaluate", "run_finetune"]
