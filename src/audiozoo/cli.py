@@ -22,9 +22,11 @@ import numpy as np
 import torch
 
 
-def _add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_inference_arguments(parser: argparse.ArgumentParser, model_required: bool = True) -> None:
     parser.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3); any rate, any channels")
-    parser.add_argument("--model", required=True, help="converted model folder or Hugging Face Hub id")
+    parser.add_argument("--model", required=model_required, default=None,
+                        help="converted model folder or Hugging Face Hub id"
+                        + ("" if model_required else " (default: the bundled drum-hit classifier)"))
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
 
@@ -32,6 +34,10 @@ def classify(args: argparse.Namespace) -> int:
     """Print the top labels of each file (one clip at a time, so results never depend on batch padding)."""
     from transformers import pipeline
 
+    if args.model is None:
+        from .default_model import default_model_path
+
+        args.model = str(default_model_path())
     classifier = pipeline("audio-classification", model=args.model, device=args.device, dtype=torch.float32)
     results = {}
     for path in args.files:
@@ -143,6 +149,51 @@ def detect(args: argparse.Namespace) -> int:
         plot_events(decode_audio_input(path, rate), rate, results[str(path)], args.plot, title=Path(path).name)
         print(f"wrote {args.plot}")
     return 0
+
+
+def finetune(args: argparse.Namespace) -> int:
+    """Supervised training of any model of the package (see audiozoo.training.finetune)."""
+    from .training.finetune import FinetuneArgs, run_finetune
+
+    values = {key: value for key, value in vars(args).items() if key in FinetuneArgs.__dataclass_fields__}
+    result = run_finetune(FinetuneArgs(**values))
+    if result.test:
+        print("test " + ", ".join(f"{key} {value:.4f}" for key, value in result.test.items()))
+    print(f"best epoch {result.best_epoch} ({result.metric} {result.best_metric}); model in {result.output_dir}; "
+          f"{result.seconds:.1f} s")
+    return 0
+
+
+def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
+    from .training.finetune import FinetuneArgs
+
+    defaults = FinetuneArgs(data="", output_dir="")
+    parser.add_argument("--data", required=True, help="CSV/TSV manifest (file,label[;label2][,split][,group]) or a "
+                        "folder with one sub-folder per label")
+    parser.add_argument("--output_dir", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="converted model folder or Hub id to start from")
+    source.add_argument("--config", help="config.json of a new model (training from scratch)")
+    parser.add_argument("--task", choices=("single", "multi", "frame"), default=None,
+                        help="default: frame with --events, multi if a clip has several labels, else single")
+    parser.add_argument("--events", default=None, help="events TSV (filename, onset, offset, event_label): frame targets")
+    parser.add_argument("--labels", default=None, help="class list, one per line (default: the data's labels)")
+    for name, kind in (("clip_seconds", float), ("epochs", int), ("max_steps", int), ("batch_size", int), ("lr", float),
+                       ("weight_decay", float), ("layer_decay", float), ("warmup_steps", int),
+                       ("gradient_accumulation_steps", int), ("mixup_alpha", float), ("gain_db", float),
+                       ("time_masks", int), ("time_mask_width", int), ("frequency_masks", int),
+                       ("frequency_mask_width", int), ("patience", int), ("checkpoint_every", int), ("seed", int)):
+        parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name))
+    parser.add_argument("--scheduler", choices=("cosine", "constant", "step"), default=defaults.scheduler)
+    parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
+    parser.add_argument("--roll", action="store_true", help="random circular shifts of the waveform")
+    parser.add_argument("--balanced_sampler", action="store_true", help="class-balanced sampling (multi-label)")
+    parser.add_argument("--early_stop_metric", default=None, help="default: accuracy / mAP / frame_micro_f1")
+    parser.add_argument("--resume", default=None, help="a checkpoint folder, or 'latest' in OUTPUT_DIR/checkpoints")
+    parser.add_argument("--resample", action="store_true", help="resample files at other rates (soxr) instead of "
+                        "refusing them")
+    parser.add_argument("--cpu", action="store_true")
+    parser.add_argument("--log_with", default=None, help="an accelerate tracker (tensorboard, wandb, ...)")
 
 
 def probe(args: argparse.Namespace) -> int:
@@ -289,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     classify_parser = commands.add_parser("classify", help="print the top labels of audio files")
-    _add_inference_arguments(classify_parser)
+    _add_inference_arguments(classify_parser, model_required=False)
     classify_parser.add_argument("--top-k", type=int, default=5, help="labels per file")
     classify_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     classify_parser.set_defaults(handler=classify)
@@ -311,6 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     detect_parser.add_argument("--plot", default=None, help="write a spectrogram + event-roll PNG (one file)")
     detect_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     detect_parser.set_defaults(handler=detect)
+
+    finetune_parser = commands.add_parser("finetune", help="train a model of the package on labelled audio")
+    add_finetune_arguments(finetune_parser)
+    finetune_parser.set_defaults(handler=finetune)
 
     probe_parser = commands.add_parser("probe", help="linear evaluation of an encoder on a labelled manifest")
     probe_parser.add_argument("--model", required=True, help="converted model folder or Hub id")

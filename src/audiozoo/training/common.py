@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration
 from transformers import AutoConfig
 from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_MAPPING
@@ -63,6 +64,9 @@ def make_accelerator(output_dir: str | Path, mixed_precision: str = "no", gradie
     """One Accelerator setup for every loop: checkpoints under OUT/checkpoints/checkpoint_i (2 kept), a seedable
     sampler (resumed epochs shuffle alike), optional trackers. `accelerate launch` decides devices and processes."""
     project = ProjectConfiguration(project_dir=str(output_dir), automatic_checkpoint_naming=True, total_limit=2)
+    # several runs in one Python process (notebooks, tests) may ask for other precisions: accelerate keeps its
+    # settings in a process-wide singleton, reset here (the process group, if any, is kept)
+    AcceleratorState._reset_state()
     return Accelerator(
         mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps,
         project_config=project, log_with=log_with, cpu=cpu,

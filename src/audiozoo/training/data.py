@@ -188,7 +188,8 @@ class ClipDataset(torch.utils.data.Dataset):
         window = samples[start : start + self.samples]
         waveform = np.zeros(self.samples, dtype=np.float32)
         waveform[: window.size] = window
-        return {"waveform": torch.from_numpy(waveform), "length": window.size, "target": self._target(example, start)}
+        return {"waveform": torch.from_numpy(waveform), "length": window.size, "target": self._target(example, start),
+                "index": item, "start": start}
 
     def _target(self, example: Example, start: int) -> torch.Tensor:
         if self.task == "single":

@@ -56,6 +56,7 @@ class FinetuneArgs:
     config: str | None = None  # or a config.json to train from scratch
     task: str | None = None  # single | multi | frame (default: multi if any clip has several labels, else single)
     events: str | None = None  # events TSV (filename, onset, offset, event_label) for frame targets
+    labels: str | None = None  # text file, one class per line (default: the labels found in the data, sorted)
     clip_seconds: float = 10.0
     epochs: int = 10
     max_steps: int | None = None
@@ -162,7 +163,10 @@ def _onehot(targets: torch.Tensor, classes: int, task: str) -> torch.Tensor:
     return torch.nn.functional.one_hot(targets, classes).float() if task == "single" else targets.float()
 
 
-def run_finetune(args: FinetuneArgs) -> FinetuneResult:
+def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: float = 0.0) -> FinetuneResult:
+    """Train, evaluate each epoch, keep the best. With `teacher` — a factory (model, feature extractor, labels,
+    train examples, device) -> callable (batch, train examples) -> teacher frame logits [B, T, C] — the frame loss
+    becomes w * BCE(sigmoid(teacher)) + (1 - w) * BCE(labels): PretrainedSED's distillation (`audiozoo distill`)."""
     started = time.perf_counter()
     set_seed(args.seed)
     output_dir = Path(args.output_dir)
@@ -174,6 +178,8 @@ def run_finetune(args: FinetuneArgs) -> FinetuneResult:
         examples = attach_events(examples, read_events_table(args.events))
     task = _task(args, examples)
     labels = sorted({label for example in examples for label in example.labels})
+    if args.labels:
+        labels = [line.strip() for line in Path(args.labels).read_text(encoding="utf-8").splitlines() if line.strip()]
     splits = split_examples(examples, args.seed)
 
     # 2. model and front end
@@ -192,9 +198,13 @@ def run_finetune(args: FinetuneArgs) -> FinetuneResult:
 
     train_set = dataset("train", True)
     sampler = balanced_sampler(train_set.targets(), seed=args.seed) if args.balanced_sampler else None
+    # loaders get their own generators: creating an iterator then never draws from the global generator, whose
+    # state (saved with each checkpoint) the augmentations use, so a resumed run draws exactly what the first did
     train_loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None,
-                                               sampler=sampler, drop_last=len(train_set) > args.batch_size)
-    valid_loader = torch.utils.data.DataLoader(dataset("valid", False), batch_size=args.batch_size)
+                                               sampler=sampler, drop_last=len(train_set) > args.batch_size,
+                                               generator=torch.Generator().manual_seed(args.seed))
+    valid_loader = torch.utils.data.DataLoader(dataset("valid", False), batch_size=args.batch_size,
+                                               generator=torch.Generator().manual_seed(args.seed))
 
     # 3. optimiser and schedule
     steps_per_epoch = max(1, math.ceil(len(train_loader) / args.gradient_accumulation_steps))
@@ -209,6 +219,10 @@ def run_finetune(args: FinetuneArgs) -> FinetuneResult:
         model, optimizer, train_loader, valid_loader, scheduler)
     state = TrainingState()
     accelerator.register_for_checkpointing(state)
+    teacher_fn = None
+    if teacher is not None:
+        teacher_fn = teacher(accelerator.unwrap_model(model), feature_extractor, labels, splits["train"],
+                             accelerator.device)
     if args.log_with:
         accelerator.init_trackers("audiozoo-finetune", config={k: v for k, v in asdict(args).items() if v is not None})
 
@@ -244,6 +258,10 @@ def run_finetune(args: FinetuneArgs) -> FinetuneResult:
                 with accelerator.autocast():
                     output = model(input_values=features, labels=targets if task == "frame" else None)
                     loss = _batch_loss(model, output, targets, task)
+                    if teacher_fn is not None:
+                        soft = teacher_fn(batch, splits["train"]).to(output.logits.device).sigmoid()
+                        distilled = torch.nn.functional.binary_cross_entropy_with_logits(output.logits.float(), soft)
+                        loss = distillation_loss_weight * distilled + (1 - distillation_loss_weight) * loss
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), 1.0)
@@ -297,8 +315,8 @@ def run_finetune(args: FinetuneArgs) -> FinetuneResult:
         best = type(accelerator.unwrap_model(model)).from_pretrained(best_dir).to(accelerator.device)
         _save_model(accelerator, best, feature_extractor, output_dir)
         if splits["test"]:
-            test_loader = accelerator.prepare(torch.utils.data.DataLoader(dataset("test", False),
-                                                                           batch_size=args.batch_size))
+            test_loader = accelerator.prepare(torch.utils.data.DataLoader(
+                dataset("test", False), batch_size=args.batch_size, generator=torch.Generator().manual_seed(args.seed)))
             test_scores = evaluate(best, feature_extractor, test_loader, task, accelerator)
             accelerator.print("test: " + ", ".join(f"{key} {value:.4f}" for key, value in test_scores.items()))
     result = FinetuneResult(str(output_dir), state.best_epoch, state.best_metric, metric, test_scores, state.history,
