@@ -4,6 +4,8 @@
     audiozoo detect FILE... --model DIR_OR_HUB_ID [--threshold T...] [--median-window N] [--tsv X.tsv] [--plot X.png]
     audiozoo embed FILE... --model DIR_OR_HUB_ID --output X.npy|X.safetensors [--level clip|frame]
     audiozoo probe --model DIR_OR_HUB_ID --data MANIFEST.csv
+    audiozoo finetune --data MANIFEST.csv --model DIR | --config CONFIG.json --output_dir OUT [...]
+    audiozoo distill --data MANIFEST.csv --events EVENTS.tsv --model DIR --pseudo_labels X.h5 | --teachers DIR... --output_dir OUT
     audiozoo convert beats --checkpoint_path ORIG.pt --pytorch_dump_folder_path OUT [--push_to_hub REPO]
     audiozoo convert ast --checkpoint_path audioset_10_10_0.4593.pth --pytorch_dump_folder_path OUT [--dataset ...]
     audiozoo convert eat --checkpoint_path EAT-base_epoch30_ft_AS2M.pt --pytorch_dump_folder_path OUT
@@ -366,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     finetune_parser = commands.add_parser("finetune", help="train a model of the package on labelled audio")
     add_finetune_arguments(finetune_parser)
     finetune_parser.set_defaults(handler=finetune)
+
+    from .training import distill as distill_module
+
+    distill_parser = commands.add_parser("distill", help="knowledge distillation of a frame classifier (PretrainedSED)")
+    distill_module.add_arguments(distill_parser)
+    distill_parser.set_defaults(handler=distill_module.main)
 
     probe_parser = commands.add_parser("probe", help="linear evaluation of an encoder on a labelled manifest")
     probe_parser.add_argument("--model", required=True, help="converted model folder or Hub id")

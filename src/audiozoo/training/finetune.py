@@ -135,10 +135,12 @@ def _batch_loss(model, output, targets: torch.Tensor, task: str) -> torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(model, feature_extractor, loader, task: str, accelerator) -> dict[str, float]:
-    """Metrics of `model` on `loader` (gathered across processes)."""
+def evaluate(model, feature_extractor, loader, task: str, accelerator, examples=None, labels=None,
+             frame_rate: float | None = None) -> dict[str, float]:
+    """Metrics of `model` on `loader` (gathered across processes). Frame tasks with `examples` (their events),
+    `labels` and `frame_rate` also get PSDS1 (DCASE scenario 1) against the reference events."""
     model.eval()
-    outputs, truths = [], []
+    outputs, truths, indices = [], [], []
     for batch in loader:
         features = compute_features(feature_extractor, batch["waveform"], accelerator.device)
         if task == "frame":
@@ -146,9 +148,10 @@ def evaluate(model, feature_extractor, loader, task: str, accelerator) -> dict[s
             prediction = result.probabilities if result.probabilities is not None else result.logits.sigmoid()
         else:
             prediction = model(input_values=features).logits
-        prediction, truth = accelerator.gather_for_metrics((prediction.float(), batch["target"]))
+        prediction, truth, index = accelerator.gather_for_metrics((prediction.float(), batch["target"], batch["index"]))
         outputs.append(prediction.cpu().numpy())
         truths.append(truth.cpu().numpy())
+        indices.append(index.cpu().numpy())
     model.train()
     scores, targets = np.concatenate(outputs), np.concatenate(truths)
     if task == "single":
@@ -156,7 +159,29 @@ def evaluate(model, feature_extractor, loader, task: str, accelerator) -> dict[s
     if task == "multi":
         return {**multilabel_metrics(scores, targets), "accuracy": accuracy(scores, targets)}
     frames = min(scores.shape[1], targets.shape[1])
-    return frame_f1(scores[:, :frames], targets[:, :frames])
+    result = frame_f1(scores[:, :frames], targets[:, :frames])
+    if examples is not None and any(example.events for example in examples):
+        result["psds1"] = _psds1(scores, np.concatenate(indices), examples, labels, frame_rate)
+    return result
+
+
+def _psds1(scores: np.ndarray, indices: np.ndarray, examples, labels: list[str], frame_rate: float) -> float:
+    """PSDS1 of window probabilities against the examples' events (windows start at the clip start)."""
+    from ..sed.evaluation import psds1
+
+    names = [f"{index}_{examples[index].path.name}" for index in indices]
+    window = scores.shape[1] / frame_rate
+    truth = {name: [event for event in examples[index].events if event[0] < window]
+             for name, index in zip(names, indices, strict=True)}
+    truth = {name: [(onset, min(offset, window), label) for onset, offset, label in events]
+             for name, events in truth.items()}
+    try:
+        value = psds1(dict(zip(names, scores, strict=True)), 1.0 / frame_rate, labels, truth,
+                      {name: window for name in names})["psds"]
+    except ValueError as error:  # e.g. no class has a reference event in this split
+        logger.warning("PSDS1 not computed: %s", error)
+        return float("nan")
+    return float(value)
 
 
 def _onehot(targets: torch.Tensor, classes: int, task: str) -> torch.Tensor:
@@ -283,7 +308,7 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
         if stop:
             break
         # end of epoch: evaluate, keep the best, maybe stop early
-        scores = evaluate(model, feature_extractor, valid_loader, task, accelerator)
+        scores = evaluate(model, feature_extractor, valid_loader, task, accelerator, splits["valid"], labels, frame_rate)
         state.history.append({"epoch": state.epoch, "step": state.step, **scores})
         accelerator.log({f"valid/{key}": value for key, value in scores.items()}, step=state.step)
         accelerator.print(_table_row(state.history[-1], first=len(state.history) == 1))
@@ -317,7 +342,11 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
         if splits["test"]:
             test_loader = accelerator.prepare(torch.utils.data.DataLoader(
                 dataset("test", False), batch_size=args.batch_size, generator=torch.Generator().manual_seed(args.seed)))
-            test_scores = evaluate(best, feature_extractor, test_loader, task, accelerator)
+            test_scores = evaluate(best, feature_extractor, test_loader, task, accelerator, splits["test"], labels,
+                                   frame_rate)
+            if task == "single":  # the majority class's share: what a constant guess scores
+                counts = dataset("test", False).targets().sum(axis=0)
+                test_scores["chance_accuracy"] = float(counts.max() / counts.sum())
             accelerator.print("test: " + ", ".join(f"{key} {value:.4f}" for key, value in test_scores.items()))
     result = FinetuneResult(str(output_dir), state.best_epoch, state.best_metric, metric, test_scores, state.history,
                             state.losses, time.perf_counter() - started)
