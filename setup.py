@@ -11,7 +11,7 @@ setup(
     python_requires=">=3.10",
     package_dir={"": "src"},
     packages=find_packages("src"),
-    package_data={"audiozoo": ["data/*.csv", "data/*.md"]},
+    package_data={"audiozoo": ["data/*.csv", "data/*.md", "default_model/*"]},
     install_requires=[
         # torch: install the CPU build first (`pip install torch==2.13.0`); any 2.x satisfies this range.
         "torch>=2.4",

@@ -43,6 +43,7 @@ from .models.atst_frame import (
 from .models.fpasst import FpasstConfig, FpasstForAudioFrameClassification, FpasstModel, PasstMelFeatureExtractor
 from .models.frame_mn import FrameMnConfig, FrameMnForAudioFrameClassification, FrameMnModel
 from .models.m2d import M2dConfig, M2dFeatureExtractor, M2dForAudioFrameClassification, M2dModel
+from .default_model import default_classifier
 from .sed_head import SedHeadSettings
 from .pipelines import register_audio_classification_pipeline, register_sound_event_detection_pipeline
 from .registration import register_models
@@ -54,6 +55,7 @@ register_sound_event_detection_pipeline()
 __version__ = "0.1.0"
 
 __all__ = [
+    "default_classifier",
     "AsitConfig",
     "AsitFeatureExtractor",
     "AsitForAudioFrameClassification",

@@ -97,6 +97,7 @@ class FinetuneResult:
     history: list = field(default_factory=list)
     losses: list = field(default_factory=list)
     seconds: float = 0.0
+    sizes: dict = field(default_factory=dict)
 
 
 PRIMARY_METRIC = {"single": "accuracy", "multi": "mAP", "frame": "frame_micro_f1"}
@@ -349,7 +350,8 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
                 test_scores["chance_accuracy"] = float(counts.max() / counts.sum())
             accelerator.print("test: " + ", ".join(f"{key} {value:.4f}" for key, value in test_scores.items()))
     result = FinetuneResult(str(output_dir), state.best_epoch, state.best_metric, metric, test_scores, state.history,
-                            state.losses, time.perf_counter() - started)
+                            state.losses, time.perf_counter() - started,
+                            {split: len(members) for split, members in splits.items()})
     if accelerator.is_main_process:
         (output_dir / "results.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
     accelerator.end_training()
