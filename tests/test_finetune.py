@@ -160,3 +160,19 @@ def test_distillation_from_a_pseudo_label_file_and_from_a_teacher(tone_data, tmp
         handle["strong_logits"] = np.zeros((1, 3, 25), dtype=np.float16)
     with pytest.raises(ValueError, match="no pseudo labels for"):
         run_distill(DistillArgs(**common, pseudo_labels=str(tone_data / "bad.h5")))
+
+
+def test_datasets_folder_is_read_without_torchcodec(tone_data, tmp_path):
+    from datasets import Audio, Dataset, DatasetDict
+
+    def split(names):
+        rows = {"audio": [str(tone_data / name) for name in names], "label": [name.split("_")[0] for name in names]}
+        return Dataset.from_dict(rows).cast_column("audio", Audio())
+
+    names = sorted(path.name for path in tone_data.glob("*.wav"))
+    dataset = DatasetDict({"train": split([n for n in names if n.endswith(("_0.wav", "_1.wav"))]),
+                           "validation": split([n for n in names if n.endswith("_2.wav")]),
+                           "test": split([n for n in names if n.endswith("_3.wav")])})
+    dataset.save_to_disk(str(tmp_path / "hf"))
+    result = run_finetune(_args(tone_data, tmp_path / "out", data=str(tmp_path / "hf"), max_steps=2))
+    assert result.sizes == {"train": 6, "valid": 3, "test": 3} and len(result.losses) == 2

@@ -170,8 +170,8 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     from .training.finetune import FinetuneArgs
 
     defaults = FinetuneArgs(data="", output_dir="")
-    parser.add_argument("--data", required=True, help="CSV/TSV manifest (file,label[;label2][,split][,group]) or a "
-                        "folder with one sub-folder per label")
+    parser.add_argument("--data", required=True, help="CSV/TSV manifest (file,label[;label2][,split][,group]), a "
+                        "datasets folder (save_to_disk; audio read undecoded) or a folder with one sub-folder per label")
     parser.add_argument("--output_dir", required=True)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="converted model folder or Hub id to start from")

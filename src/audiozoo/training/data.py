@@ -76,6 +76,32 @@ def examples_from_dataset(dataset, audio_column: str = "audio", label_column: st
     return examples
 
 
+def examples_from_source(source: str | Path, audio_column: str = "audio", label_column: str = "label") -> list[Example]:
+    """A CSV/TSV manifest, a `datasets` folder written by `save_to_disk` (its audio column is read undecoded), or
+    a folder with one sub-folder per label."""
+    source = Path(source)
+    if source.is_file():
+        return examples_from_manifest(source)
+    if any((source / name).is_file() for name in ("dataset_info.json", "state.json", "dataset_dict.json")):
+        from datasets import Audio, load_from_disk
+
+        dataset = load_from_disk(str(source))
+        if hasattr(dataset, "keys"):  # a DatasetDict: its splits become the split column
+            examples = []
+            for split in dataset:
+                rows = examples_from_dataset(dataset[split].cast_column(audio_column, Audio(decode=False)),
+                                             audio_column, label_column)
+                name = {"validation": "valid"}.get(split, split)
+                examples += [Example(e.path, e.labels, name if name in ("train", "valid", "test") else None, e.group,
+                                     f"{source} [{split}] {e.source}", e.audio) for e in rows]
+            return examples
+        return examples_from_dataset(dataset.cast_column(audio_column, Audio(decode=False)), audio_column, label_column)
+    if source.is_dir():
+        return examples_from_folder(source)
+    raise FileNotFoundError(f"training data not found: {source} (expected a manifest, a datasets folder or a folder "
+                            "of label sub-folders)")
+
+
 def read_events_table(path: str | Path) -> dict[str, list[tuple[float, float, str]]]:
     """filename -> [(onset, offset, label)] from a TSV with columns filename, onset, offset, event_label."""
     events: dict[str, list[tuple[float, float, str]]] = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate.utils import set_seed
+from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, AutoModelForAudioFrameClassification
 
 from .augment import mixup, random_gain, random_roll
@@ -34,8 +35,7 @@ from .data import (
     ClipDataset,
     attach_events,
     check_examples,
-    examples_from_folder,
-    examples_from_manifest,
+    examples_from_source,
     load_example_audio,
     read_events_table,
 )
@@ -198,8 +198,7 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
     output_dir = Path(args.output_dir)
 
     # 1. data, checked row by row before anything is built
-    data = Path(args.data)
-    examples = examples_from_folder(data) if data.is_dir() else examples_from_manifest(data)
+    examples = examples_from_source(args.data)
     if args.events:
         examples = attach_events(examples, read_events_table(args.events))
     task = _task(args, examples)
@@ -264,6 +263,8 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
     best_dir = output_dir / "best"
     stop = False
     model.train()
+    progress = tqdm(total=total_steps if args.max_steps else steps_per_epoch * args.epochs, initial=state.step,
+                    desc="finetune", unit="step", disable=not accelerator.is_local_main_process)
     while state.epoch < args.epochs and not stop:
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(state.epoch)
@@ -298,6 +299,8 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
                 state.step += 1
                 loss_value = float(accelerator.gather(loss.detach()).mean())
                 state.losses.append((state.step, loss_value))
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss_value:.4f}", epoch=state.epoch)
                 accelerator.log({"train/loss": loss_value, "lr": scheduler.get_last_lr()[-1]}, step=state.step)
                 if args.checkpoint_every and state.step % args.checkpoint_every == 0:
                     accelerator.save_state()
@@ -328,6 +331,7 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
             break
         if args.max_steps and state.step >= args.max_steps:
             break
+    progress.close()
     if stop:  # interrupted on purpose (tests): the checkpoint is the result
         accelerator.save_state()
         accelerator.end_training()
