@@ -5,6 +5,7 @@
     audiozoo embed FILE... --model DIR_OR_HUB_ID --output X.npy|X.safetensors [--level clip|frame]
     audiozoo probe --model DIR_OR_HUB_ID --data MANIFEST.csv
     audiozoo finetune --data MANIFEST.csv --model DIR | --config CONFIG.json --output_dir OUT [...]
+    audiozoo pretrain {eat,byol_a,beats,beats_tokenizer} --data DIR_OR_MANIFEST (--config CONFIG.json | --model DIR) --output_dir OUT
     audiozoo distill --data MANIFEST.csv --events EVENTS.tsv --model DIR --pseudo_labels X.h5 | --teachers DIR... --output_dir OUT
     audiozoo convert beats --checkpoint_path ORIG.pt --pytorch_dump_folder_path OUT [--push_to_hub REPO]
     audiozoo convert ast --checkpoint_path audioset_10_10_0.4593.pth --pytorch_dump_folder_path OUT [--dataset ...]
@@ -16,12 +17,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
+
+
+# `audiozoo pretrain <recipe>`: (recipe, module in audiozoo.training, argument adder, entry point, help)
+PRETRAIN_RECIPES = [
+    ("eat", "pretrain_eat", "add_arguments", "main",
+     "EAT's utterance-frame objective (EMA teacher, inverse block masks, CNN decoder)"),
+]
 
 
 def _add_inference_arguments(parser: argparse.ArgumentParser, model_required: bool = True) -> None:
@@ -374,6 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     distill_parser = commands.add_parser("distill", help="knowledge distillation of a frame classifier (PretrainedSED)")
     distill_module.add_arguments(distill_parser)
     distill_parser.set_defaults(handler=distill_module.main)
+
+    pretrain_parser = commands.add_parser("pretrain", help="self-supervised pre-training of an encoder")
+    recipes = pretrain_parser.add_subparsers(dest="recipe", required=True)
+    for recipe, module_name, add_name, main_name, text in PRETRAIN_RECIPES:
+        module = importlib.import_module(f".training.{module_name}", __package__)
+        recipe_parser = recipes.add_parser(recipe, help=text)
+        getattr(module, add_name)(recipe_parser)
+        recipe_parser.set_defaults(handler=getattr(module, main_name))
 
     probe_parser = commands.add_parser("probe", help="linear evaluation of an encoder on a labelled manifest")
     probe_parser.add_argument("--model", required=True, help="converted model folder or Hub id")
