@@ -71,6 +71,21 @@ def test_kill_and_resume_continues_exactly(tone_data, tmp_path):
     assert len(full.losses) == 5
 
 
+def test_resume_is_exact_with_random_crops(tone_data, tmp_path):
+    """Clips longer than the window: crops must not depend on what the loader prefetched before the checkpoint."""
+    lines = ["file,label,split"]
+    for label, frequency in (("low", 220.0), ("high", 3000.0)):
+        for index, split in enumerate(("train", "train", "train", "valid")):
+            soundfile.write(tone_data / f"long_{label}_{index}.wav", _tone(frequency, 1.5, index), 16000)
+            lines.append(f"long_{label}_{index}.wav,{label},{split}")
+    (tone_data / "long.csv").write_text("\n".join(lines) + "\n")
+    common = dict(data=str(tone_data / "long.csv"), batch_size=2, max_steps=5, checkpoint_every=1)
+    full = run_finetune(_args(tone_data, tmp_path / "full", **common))
+    run_finetune(_args(tone_data, tmp_path / "killed", stop_after_steps=3, **common))
+    resumed = run_finetune(_args(tone_data, tmp_path / "killed", resume="latest", **common))
+    assert resumed.losses == full.losses
+
+
 def test_accumulation_and_mixed_precision(tone_data, tmp_path):
     result = run_finetune(_args(tone_data, tmp_path / "acc", batch_size=2, gradient_accumulation_steps=3, epochs=1))
     assert [step for step, _ in result.losses] == [1]  # 3 batches of 2 -> one optimiser step

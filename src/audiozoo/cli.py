@@ -30,6 +30,12 @@ import torch
 PRETRAIN_RECIPES = [
     ("eat", "pretrain_eat", "add_arguments", "main",
      "EAT's utterance-frame objective (EMA teacher, inverse block masks, CNN decoder)"),
+    ("byol_a", "pretrain_byol_a", "add_arguments", "main",
+     "BYOL-A (v1/v2 augmentation chains, projector/predictor, EMA target) on unlabelled audio"),
+    ("beats", "pretrain_beats", "add_arguments", "main",
+     "BEATs masked patch prediction of frozen-tokenizer labels (random projection for iteration 1)"),
+    ("beats_tokenizer", "pretrain_beats", "add_tokenizer_arguments", "main_tokenizer",
+     "BEATs acoustic tokenizer trained by distillation from a BEATs teacher"),
 ]
 
 

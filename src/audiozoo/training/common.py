@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
 from accelerate.state import AcceleratorState
 from accelerate.utils import ProjectConfiguration
 from transformers import AutoConfig
@@ -60,7 +60,8 @@ def load_config(source: str):
 
 
 def make_accelerator(output_dir: str | Path, mixed_precision: str = "no", gradient_accumulation_steps: int = 1,
-                     log_with: str | None = None, cpu: bool = False) -> Accelerator:
+                     log_with: str | None = None, cpu: bool = False, find_unused_parameters: bool = False
+                     ) -> Accelerator:
     """One Accelerator setup for every loop: checkpoints under OUT/checkpoints/checkpoint_i (2 kept), a seedable
     sampler (resumed epochs shuffle alike), optional trackers. `accelerate launch` decides devices and processes."""
     project = ProjectConfiguration(project_dir=str(output_dir), automatic_checkpoint_naming=True, total_limit=2)
@@ -71,6 +72,8 @@ def make_accelerator(output_dir: str | Path, mixed_precision: str = "no", gradie
         mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps,
         project_config=project, log_with=log_with, cpu=cpu,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        # layerdrop skips whole layers: DDP must then tolerate parameters without gradients
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else None,
     )
 
 

@@ -10,7 +10,6 @@ Targets: a class id (single-label), a many-hot vector (multi-label, labels joine
 from __future__ import annotations
 
 import csv
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +182,7 @@ class ClipDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, examples: Sequence[Example], labels: Sequence[str], sampling_rate: int, clip_seconds: float,
-                 task: str = "single", train: bool = False, frame_rate: float | None = None):
+                 task: str = "single", train: bool = False, frame_rate: float | None = None, seed: int = 0):
         if task not in ("single", "multi", "frame"):
             raise ValueError(f"task must be single, multi or frame, got {task!r}")
         if task == "frame" and not frame_rate:
@@ -192,6 +191,11 @@ class ClipDataset(torch.utils.data.Dataset):
         self.index = {label: position for position, label in enumerate(self.labels)}
         self.sampling_rate, self.samples = sampling_rate, int(round(clip_seconds * sampling_rate))
         self.task, self.train, self.frame_rate = task, train, frame_rate
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Crops depend on (seed, epoch, index) only, so a resumed run crops alike whatever the loader prefetched."""
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -209,8 +213,8 @@ class ClipDataset(torch.utils.data.Dataset):
         samples = load_example_audio(example, self.sampling_rate)
         start = 0
         if samples.size > self.samples and self.train:
-            # the global generator: accelerate checkpoints its state, so a resumed run crops alike
-            start = random.randrange(samples.size - self.samples + 1)
+            rng = np.random.default_rng((self.seed, self.epoch, item))
+            start = int(rng.integers(samples.size - self.samples + 1))
         window = samples[start : start + self.samples]
         waveform = np.zeros(self.samples, dtype=np.float32)
         waveform[: window.size] = window

@@ -219,7 +219,7 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
 
     def dataset(split: str, train: bool) -> ClipDataset:
         return ClipDataset(splits[split], labels, feature_extractor.sampling_rate, args.clip_seconds, task, train,
-                           frame_rate)
+                           frame_rate, args.seed)
 
     train_set = dataset("train", True)
     sampler = balanced_sampler(train_set.targets(), seed=args.seed) if args.balanced_sampler else None
@@ -239,7 +239,7 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
 
     # 4. accelerator (devices, processes, mixed precision, accumulation, checkpoints)
     accelerator = make_accelerator(output_dir, args.mixed_precision, args.gradient_accumulation_steps, args.log_with,
-                                   args.cpu)
+                                   args.cpu, find_unused_parameters=getattr(model.config, "layerdrop", 0.0) > 0)
     model, optimizer, train_loader, valid_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, valid_loader, scheduler)
     state = TrainingState()
@@ -268,6 +268,7 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
     while state.epoch < args.epochs and not stop:
         if hasattr(train_loader, "set_epoch"):
             train_loader.set_epoch(state.epoch)
+        train_set.set_epoch(state.epoch)
         loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
         for batch in loader:
             state.batches_in_epoch += 1
