@@ -233,7 +233,7 @@ def compute_clip_norm_stats(feature_extractor: ByolAFeatureExtractor, examples: 
 
 
 def _finished(state: TrainingState, args: PretrainByolAArgs) -> bool:
-    return state.step >= args.max_steps if args.max_steps else state.epoch >= args.epochs
+    return state.step >= args.max_steps if args.max_steps is not None else state.epoch >= args.epochs
 
 
 def run_pretrain_byol_a(args: PretrainByolAArgs) -> PretrainByolAResult:
@@ -289,7 +289,7 @@ def run_pretrain_byol_a(args: PretrainByolAArgs) -> PretrainByolAResult:
         accelerator.print(f"resumed from {checkpoint} at epoch {state.epoch}, step {state.step}")
 
     stopped = _train(args, accelerator, online, target, augment, optimizer, loader, clips, feature_extractor, state,
-                     args.max_steps or steps_per_epoch * args.epochs)
+                     args.max_steps if args.max_steps is not None else steps_per_epoch * args.epochs)
     if stopped:  # interrupted on purpose (tests): the checkpoint is the result
         accelerator.save_state()
         accelerator.end_training()
