@@ -191,3 +191,19 @@ def test_datasets_folder_is_read_without_torchcodec(tone_data, tmp_path):
     dataset.save_to_disk(str(tmp_path / "hf"))
     result = run_finetune(_args(tone_data, tmp_path / "out", data=str(tmp_path / "hf"), max_steps=2))
     assert result.sizes == {"train": 6, "valid": 3, "test": 3} and len(result.losses) == 2
+
+
+def test_distillation_loss_goes_down_on_a_fixed_batch(tone_data, tmp_path):
+    import h5py
+
+    _events(tone_data)
+    names = sorted(path.name for path in tone_data.glob("*.wav"))
+    with h5py.File(tone_data / "pseudo.h5", "w") as handle:
+        handle["filenames"] = np.array([name.encode() for name in names])
+        handle["strong_logits"] = np.full((len(names), 3, 25), -3.0, dtype=np.float16)
+    result = run_distill(DistillArgs(
+        data=str(tone_data / "data.csv"), output_dir=str(tmp_path / "kd"), config=str(tone_data / "atst.json"),
+        events=str(tone_data / "events.tsv"), clip_seconds=1.0, batch_size=6, max_steps=15, epochs=100, lr=3e-3,
+        weight_decay=0.0, scheduler="constant", patience=100, cpu=True, pseudo_labels=str(tone_data / "pseudo.h5")))
+    losses = [loss for _, loss in result.losses]
+    assert len(losses) == 15 and losses[-1] < 0.6 * losses[0]

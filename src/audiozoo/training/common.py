@@ -77,6 +77,29 @@ def make_accelerator(output_dir: str | Path, mixed_precision: str = "no", gradie
     )
 
 
+@dataclass(kw_only=True)
+class RunOptions:
+    """Run settings every loop shares (keyword-only, so each loop's own fields keep their order)."""
+
+    gradient_accumulation_steps: int = 1
+    mixed_precision: str = "no"  # no | fp16 | bf16
+    checkpoint_every: int = 0  # optimiser steps between checkpoints (0: every epoch)
+    resume: str | None = None  # a checkpoint folder or "latest"
+    stop_after_steps: int | None = None  # end the run after this many steps (after checkpointing): for tests
+    resample: bool = False  # resample files at other rates instead of refusing them
+    seed: int = 42
+    cpu: bool = False
+    log_with: str | None = None  # an accelerate tracker
+
+
+@dataclass
+class PretrainResult:
+    output_dir: str
+    losses: list = field(default_factory=list)  # (step, loss) of every optimiser step
+    seconds: float = 0.0
+    steps: int = 0
+
+
 @dataclass
 class TrainingState:
     """Counters checkpointed with the model and optimiser, so a run resumes mid-epoch where it stopped."""
@@ -125,6 +148,8 @@ def augment_features(features: torch.Tensor, model_type: str, time_masks: int, t
 
 __all__ = [
     "TIME_MAJOR_INPUTS",
+    "PretrainResult",
+    "RunOptions",
     "TrainingState",
     "augment_features",
     "compute_features",

@@ -22,6 +22,7 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, 
 
 from .augment import mixup, random_gain, random_roll
 from .common import (
+    RunOptions,
     TrainingState,
     augment_features,
     compute_features,
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class FinetuneArgs:
+class FinetuneArgs(RunOptions):
     """Everything a fine-tuning run needs; the CLI fills it from its flags."""
 
     data: str  # CSV/TSV manifest or a folder with one sub-folder per label
@@ -66,8 +67,6 @@ class FinetuneArgs:
     layer_decay: float = 1.0
     scheduler: str = "cosine"
     warmup_steps: int = 0
-    gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"
     mixup_alpha: float = 0.0
     gain_db: float = 0.0
     roll: bool = False
@@ -78,13 +77,6 @@ class FinetuneArgs:
     balanced_sampler: bool = False
     early_stop_metric: str | None = None
     patience: int = 5
-    checkpoint_every: int = 0  # optimiser steps between checkpoints (0: every epoch)
-    resume: str | None = None  # a checkpoint folder or "latest"
-    stop_after_steps: int | None = None  # end the run after this many steps (after checkpointing): for tests
-    resample: bool = False
-    seed: int = 42
-    cpu: bool = False
-    log_with: str | None = None
 
 
 @dataclass

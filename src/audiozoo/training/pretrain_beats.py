@@ -70,7 +70,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -94,6 +94,8 @@ from ..models.beats.modeling_beats import (
     BeatsVectorQuantizer,
 )
 from .common import (
+    PretrainResult,
+    RunOptions,
     TrainingState,
     compute_features,
     latest_checkpoint,
@@ -115,7 +117,7 @@ from .tokenizers_beats import (
 
 
 @dataclass
-class PretrainBeatsArgs:
+class PretrainBeatsArgs(RunOptions):
     """Everything a masked-patch-prediction run needs (per process: batch_size clips per micro-batch)."""
 
     data: str  # folder of audio files (any depth), CSV/TSV manifest (labels ignored) or datasets folder
@@ -137,19 +139,10 @@ class PretrainBeatsArgs:
     weight_decay: float = 0.01
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
-    gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"
-    checkpoint_every: int = 0  # optimiser steps between checkpoints (0: every epoch)
-    resume: str | None = None  # a checkpoint folder or "latest"
-    stop_after_steps: int | None = None  # end the run after this many steps (after checkpointing): for tests
-    resample: bool = False
-    seed: int = 42
-    cpu: bool = False
-    log_with: str | None = None
 
 
 @dataclass
-class TrainTokenizerArgs:
+class TrainTokenizerArgs(RunOptions):
     """Everything a tokenizer-distillation run needs (per process: batch_size clips per micro-batch)."""
 
     data: str  # as PretrainBeatsArgs.data
@@ -171,31 +164,17 @@ class TrainTokenizerArgs:
     weight_decay: float = 0.01
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
-    gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"
-    checkpoint_every: int = 0
-    resume: str | None = None
-    stop_after_steps: int | None = None
-    resample: bool = False
-    seed: int = 42
-    cpu: bool = False
-    log_with: str | None = None
 
 
 @dataclass
-class PretrainBeatsResult:
-    output_dir: str
-    losses: list = field(default_factory=list)  # (step, loss) of every optimiser step
-    seconds: float = 0.0
-    steps: int = 0
+class PretrainBeatsResult(PretrainResult):
+    """Output folder, per-step losses, wall time, optimiser steps."""
 
 
 @dataclass
-class TrainTokenizerResult:
-    output_dir: str
-    losses: list = field(default_factory=list)  # (step, loss) of every optimiser step
-    seconds: float = 0.0
-    steps: int = 0
+class TrainTokenizerResult(PretrainResult):
+    """Output folder, per-step losses, wall time, optimiser steps, and the codebook entries in use."""
+
     codes_used: int = 0  # codebook entries ever used (non-zero usage average) at the end
 
 

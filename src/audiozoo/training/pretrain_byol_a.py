@@ -32,14 +32,22 @@ from transformers import AutoFeatureExtractor, AutoModel
 
 from ..models.byol_a import ByolAFeatureExtractor, ByolAModel
 from .byol_a_augment import ByolAAugmentation
-from .common import TrainingState, compute_features, latest_checkpoint, load_config, make_accelerator, split_examples
+from .common import (
+    RunOptions,
+    TrainingState,
+    compute_features,
+    latest_checkpoint,
+    load_config,
+    make_accelerator,
+    split_examples,
+)
 from .data import AUDIO_SUFFIXES, Example, check_examples, examples_from_source, load_example_audio
 
 DEFAULT_LR = {1: 3e-4, 2: 1e-4}  # config.yaml / config_v2.yaml
 
 
 @dataclass
-class PretrainByolAArgs:
+class PretrainByolAArgs(RunOptions):
     """Everything a BYOL-A pre-training run needs; the CLI fills it from its flags."""
 
     data: str  # manifest, datasets folder, or a folder of audio (searched recursively); labels are ignored
@@ -59,15 +67,6 @@ class PretrainByolAArgs:
     mixup_ratio: float | None = None  # default 0.4 (v1) / 0.2 (v2)
     memory_size: int | None = None  # mixup memory bank; default 2048 (v1) / 512 (v2)
     norm_stats_clips: int = 10000  # clips drawn for the norm statistics of a new encoder (the original's cap)
-    gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"
-    checkpoint_every: int = 0  # optimiser steps between checkpoints (0: every epoch)
-    resume: str | None = None  # a checkpoint folder or "latest"
-    stop_after_steps: int | None = None  # end the run after this many steps (after checkpointing): for tests
-    resample: bool = False
-    seed: int = 42
-    cpu: bool = False
-    log_with: str | None = None
 
 
 @dataclass

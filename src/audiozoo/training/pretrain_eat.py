@@ -57,7 +57,7 @@ import dataclasses
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -72,6 +72,8 @@ from transformers.modeling_outputs import ModelOutput
 from ..models.eat import EatConfig, EatFeatureExtractor, EatModel
 from ..vit import run_blocks
 from .common import (
+    PretrainResult,
+    RunOptions,
     TrainingState,
     compute_features,
     latest_checkpoint,
@@ -90,7 +92,7 @@ from .optim import build_scheduler, parameter_groups
 
 
 @dataclass
-class PretrainEatArgs:
+class PretrainEatArgs(RunOptions):
     """Everything an EAT pre-training run needs; defaults are EAT-base's recipe (per process: batch 12)."""
 
     data: str  # folder of audio files (any depth), CSV/TSV manifest (labels ignored) or datasets folder
@@ -120,23 +122,11 @@ class PretrainEatArgs:
     mask_noise_std: float = 0.01
     frame_loss_weight: float = 1.0
     utterance_loss_weight: float = 1.0
-    gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"
-    checkpoint_every: int = 0  # optimiser steps between checkpoints (0: every epoch)
-    resume: str | None = None  # a checkpoint folder or "latest"
-    stop_after_steps: int | None = None  # end the run after this many steps (after checkpointing): for tests
-    resample: bool = False
-    seed: int = 42
-    cpu: bool = False
-    log_with: str | None = None
 
 
 @dataclass
-class PretrainEatResult:
-    output_dir: str
-    losses: list = field(default_factory=list)  # (step, loss) of every optimiser step
-    seconds: float = 0.0
-    steps: int = 0
+class PretrainEatResult(PretrainResult):
+    """Output folder, per-step losses, wall time, optimiser steps."""
 
 
 @dataclass
