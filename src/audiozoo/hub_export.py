@@ -70,9 +70,6 @@ SED_SHARED_FILES = [
     "vit.py",
     "attention.py",
     "features.py",
-    "audio/fbank.py",
-    "audio/melspec.py",
-    "audio/passt_mel.py",
 ]
 # the PretrainedSED frame models: (family, model_type, file stem, class prefix)
 SED_FAMILIES = [
@@ -87,7 +84,15 @@ for _family, _model_type, _stem, _prefix in SED_FAMILIES:
         f"models/{_family}/configuration_{_stem}.py",
         f"models/{_family}/modeling_{_stem}.py",
         *SED_SHARED_FILES,
-    ] + (["models/frame_mn/mobilenet.py"] if _family == "frame_mn" else [])
+    ]
+# each family's front end and what it is built on (frame-MobileNet uses fPaSST's front end with another window)
+REMOTE_CODE_FILES["atst_frame"] += ["models/atst_frame/feature_extraction_atst_frame.py", "audio/melspec.py"]
+REMOTE_CODE_FILES["fpasst"] += ["models/fpasst/feature_extraction_fpasst.py", "audio/passt_mel.py", "audio/melspec.py",
+                                "audio/fbank.py"]
+REMOTE_CODE_FILES["frame_mn"] += ["models/frame_mn/mobilenet.py", "models/fpasst/feature_extraction_fpasst.py",
+                                  "audio/passt_mel.py", "audio/melspec.py", "audio/fbank.py"]
+REMOTE_CODE_FILES["asit"] += ["models/asit/feature_extraction_asit.py", "audio/fbank.py"]
+REMOTE_CODE_FILES["m2d"] += ["models/m2d/feature_extraction_m2d.py", "audio/melspec.py"]
 # every family's frame classifier can carry the PretrainedSED head
 for _files in list(REMOTE_CODE_FILES.values()):
     if "sed_head.py" not in _files:
@@ -131,8 +136,10 @@ for _family, _model_type, _stem, _prefix in SED_FAMILIES:
         "AutoModelForAudioFrameClassification": f"modeling_{_stem}.{_prefix}ForAudioFrameClassification",
     }
 FEATURE_EXTRACTOR_MAPS = {
-    **{name: f"sed_feature_extraction.{name}" for name in (
-        "AtstFrameFeatureExtractor", "PasstMelFeatureExtractor", "AsitFeatureExtractor", "M2dFeatureExtractor")},
+    "AtstFrameFeatureExtractor": "feature_extraction_atst_frame.AtstFrameFeatureExtractor",
+    "PasstMelFeatureExtractor": "feature_extraction_fpasst.PasstMelFeatureExtractor",
+    "AsitFeatureExtractor": "feature_extraction_asit.AsitFeatureExtractor",
+    "M2dFeatureExtractor": "feature_extraction_m2d.M2dFeatureExtractor",
     "BeatsFeatureExtractor": "feature_extraction_beats.BeatsFeatureExtractor",
     "AstFeatureExtractor": "feature_extraction_ast.AstFeatureExtractor",
     "EatFeatureExtractor": "feature_extraction_eat.EatFeatureExtractor",

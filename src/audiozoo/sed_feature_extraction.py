@@ -1,9 +1,9 @@
-"""Front ends of the PretrainedSED frame models: waveforms -> `input_values` [B, 1, n_mels, T], as `mel_forward`.
+"""The shared base of the PretrainedSED front ends: waveforms -> `input_values` [B, 1, n_mels, T], as `mel_forward`.
 
 Clips of different lengths are zero-padded to the longest one before the transform (what the original inference
 does to the last chunk of a file), so every clip of a batch gets the frames of its padded audio; the sound-event
-pipeline cuts the padded time away afterwards. One base class does validation and padding; each subclass is one
-original front end, built on the shared transforms in `audiozoo.audio`:
+pipeline cuts the padded time away afterwards. This base class does validation and padding; each family's
+`feature_extraction_<family>.py` is one original front end, built on the shared transforms in `audiozoo.audio`:
 
 - `AtstFrameFeatureExtractor`: torchaudio mel (64 bins, 1024/160) -> dB with an 80 dB floor -> clamp -> min-max.
 - `PasstMelFeatureExtractor`: AugmentMelSTFT (fPaSST periodic window, frame-MobileNet symmetric window).
@@ -19,9 +19,6 @@ import torch
 from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from .audio.fbank import KaldiFbank
-from .audio.melspec import LogMelSpectrogram, power_to_decibels
-from .audio.passt_mel import PasstMelSpectrogram
 from .features import check_sampling_rate, check_waveforms, pad_waveforms, split_batch
 
 logger = logging.getLogger(__name__)
@@ -83,102 +80,4 @@ class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
         return BatchFeature(data=data)
 
 
-class AtstFrameFeatureExtractor(SpectrogramFeatureExtractor):
-    """ATST-Frame: mel power -> dB (floor: peak - top_db) -> clamp(-50, 80) -> min-max to about [-1, 1].
-
-    `top_db_per_item=True` (default) takes the floor from each clip's own peak, so a clip's features never
-    depend on its batch mates (what the original inference script gets, one clip at a time). False reproduces
-    the original batched front end, whose floor is the peak of the WHOLE batch (torchaudio reads [B, mels, T]
-    as channels of one spectrogram): the features of training/evaluation batches.
-    """
-
-    def __init__(self, sampling_rate: int = 16000, n_fft: int = 1024, hop_length: int = 160, n_mels: int = 64,
-                 f_min: float = 60.0, f_max: float = 7800.0, top_db: float = 80.0, clamp_min: float = -50.0,
-                 clamp_max: float = 80.0, minmax_low: float = -79.6482, minmax_high: float = 50.6842,
-                 top_db_per_item: bool = True, **kwargs):
-        kwargs.pop("feature_size", None)
-        kwargs.setdefault("min_samples", n_fft // 2 + 1)
-        super().__init__(feature_size=n_mels, sampling_rate=sampling_rate, **kwargs)
-        self.n_fft, self.hop_length, self.n_mels, self.f_min, self.f_max = n_fft, hop_length, n_mels, f_min, f_max
-        self.top_db, self.clamp_min, self.clamp_max = top_db, clamp_min, clamp_max
-        self.minmax_low, self.minmax_high, self.top_db_per_item = minmax_low, minmax_high, top_db_per_item
-
-    def build_transform(self) -> torch.nn.Module:
-        return LogMelSpectrogram(self.sampling_rate, self.n_fft, self.n_fft, self.hop_length, self.f_min, self.f_max,
-                                 self.n_mels)
-
-    def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        power = self.per_row(self.transform.mel_power, waveforms)
-        decibels = power_to_decibels(power, self.top_db, self.top_db_per_item)
-        decibels = decibels.clamp(self.clamp_min, self.clamp_max)
-        return (decibels - self.minmax_low) / (self.minmax_high - self.minmax_low) * 2 - 1
-
-
-class PasstMelFeatureExtractor(SpectrogramFeatureExtractor):
-    """AugmentMelSTFT in eval mode: fPaSST (`periodic_window=True`) and frame-MobileNet (False)."""
-
-    def __init__(self, sampling_rate: int = 16000, n_mels: int = 128, n_fft: int = 512, win_length: int = 400,
-                 hop_length: int = 160, f_min: float = 0.0, f_max: float = 7000.0, preemphasis: float = 0.97,
-                 periodic_window: bool = True, **kwargs):
-        kwargs.pop("feature_size", None)
-        kwargs.setdefault("min_samples", n_fft // 2 + 2)
-        super().__init__(feature_size=n_mels, sampling_rate=sampling_rate, **kwargs)
-        self.n_mels, self.n_fft, self.win_length, self.hop_length = n_mels, n_fft, win_length, hop_length
-        self.f_min, self.f_max, self.preemphasis, self.periodic_window = f_min, f_max, preemphasis, periodic_window
-
-    def build_transform(self) -> torch.nn.Module:
-        return PasstMelSpectrogram(self.sampling_rate, self.n_mels, self.n_fft, self.win_length, self.hop_length,
-                                   self.f_min, self.f_max, self.preemphasis, self.periodic_window)
-
-    def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return self.per_row(self.transform, waveforms)
-
-
-class AsitFeatureExtractor(SpectrogramFeatureExtractor):
-    """ASiT: Kaldi fbank (hanning window, 128 bins, no 2**15 scaling) of each mean-removed clip,
-    normalised with the AST AudioSet statistics, (x - mean) / (2 std)."""
-
-    def __init__(self, sampling_rate: int = 16000, num_mel_bins: int = 128, window: str = "hanning",
-                 mean: float = -4.2677393, std: float = 4.5689974, **kwargs):
-        kwargs.pop("feature_size", None)
-        kwargs.setdefault("min_samples", int(sampling_rate * 0.025))
-        super().__init__(feature_size=num_mel_bins, sampling_rate=sampling_rate, **kwargs)
-        self.num_mel_bins, self.window, self.mean, self.std = num_mel_bins, window, mean, std
-
-    def build_transform(self) -> torch.nn.Module:
-        return KaldiFbank(self.sampling_rate, self.num_mel_bins, window=self.window, htk_compat=True,
-                          subtract_waveform_mean=True)
-
-    def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return ((self.transform(waveforms) - self.mean) / (2 * self.std)).transpose(1, 2)
-
-
-class M2dFeatureExtractor(SpectrogramFeatureExtractor):
-    """M2D: Slaney mel with area norm (80 bins, 50-8000 Hz, 400/160), log(x + eps), (x - mean) / std.
-
-    The statistics are the constants the PretrainedSED wrapper hard-codes (-7.1, 4.2), not the checkpoint's.
-    """
-
-    def __init__(self, sampling_rate: int = 16000, n_fft: int = 400, hop_length: int = 160, n_mels: int = 80,
-                 f_min: float = 50.0, f_max: float = 8000.0, mean: float = -7.1, std: float = 4.2, **kwargs):
-        kwargs.pop("feature_size", None)
-        kwargs.setdefault("min_samples", n_fft // 2 + 1)
-        super().__init__(feature_size=n_mels, sampling_rate=sampling_rate, **kwargs)
-        self.n_fft, self.hop_length, self.n_mels, self.f_min, self.f_max = n_fft, hop_length, n_mels, f_min, f_max
-        self.mean, self.std = mean, std
-
-    def build_transform(self) -> torch.nn.Module:
-        return LogMelSpectrogram(self.sampling_rate, self.n_fft, self.n_fft, self.hop_length, self.f_min, self.f_max,
-                                 self.n_mels, mel_scale="slaney", norm="slaney")
-
-    def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return (self.per_row(self.transform, waveforms) - self.mean) / self.std
-
-
-__all__ = [
-    "AsitFeatureExtractor",
-    "AtstFrameFeatureExtractor",
-    "M2dFeatureExtractor",
-    "PasstMelFeatureExtractor",
-    "SpectrogramFeatureExtractor",
-]
+__all__ = ["SpectrogramFeatureExtractor"]

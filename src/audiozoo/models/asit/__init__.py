@@ -1,6 +1,6 @@
 """ASiT: encoder and sound-event detector (PretrainedSED)."""
 
-from ...sed_feature_extraction import AsitFeatureExtractor
+from .feature_extraction_asit import AsitFeatureExtractor
 from .configuration_asit import AsitConfig
 from .modeling_asit import AsitForAudioFrameClassification, AsitModel, AsitPreTrainedModel
 

@@ -1,6 +1,6 @@
 """ATST-Frame: frame-level encoder and sound-event detector (PretrainedSED)."""
 
-from ...sed_feature_extraction import AtstFrameFeatureExtractor
+from .feature_extraction_atst_frame import AtstFrameFeatureExtractor
 from .configuration_atst_frame import AtstFrameConfig
 from .modeling_atst_frame import AtstFrameForAudioFrameClassification, AtstFrameModel, AtstFramePreTrainedModel
 

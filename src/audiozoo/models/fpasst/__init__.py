@@ -1,6 +1,6 @@
 """frame-PaSST: frame-level encoder and sound-event detector (PretrainedSED)."""
 
-from ...sed_feature_extraction import PasstMelFeatureExtractor
+from .feature_extraction_fpasst import PasstMelFeatureExtractor
 from .configuration_fpasst import FpasstConfig
 from .modeling_fpasst import FpasstForAudioFrameClassification, FpasstModel, FpasstPreTrainedModel
 

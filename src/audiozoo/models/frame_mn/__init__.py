@@ -1,6 +1,6 @@
 """frame-MobileNet (PretrainedSED `frame_mn`): EfficientAT MobileNetV3 as a 40 ms frame encoder and detector."""
 
-from ...sed_feature_extraction import PasstMelFeatureExtractor
+from ..fpasst.feature_extraction_fpasst import PasstMelFeatureExtractor
 from .configuration_frame_mn import FrameMnConfig
 from .mobilenet import (
     FRAME_MN_BLOCKS,

@@ -1,6 +1,6 @@
 """M2D: encoder and sound-event detector (PretrainedSED)."""
 
-from ...sed_feature_extraction import M2dFeatureExtractor
+from .feature_extraction_m2d import M2dFeatureExtractor
 from .configuration_m2d import M2dConfig
 from .modeling_m2d import M2dForAudioFrameClassification, M2dModel, M2dPreTrainedModel
 
