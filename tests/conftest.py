@@ -113,3 +113,34 @@ def converted_dir(tmp_path_factory):
         return cache[name]
 
     return get
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for tiny training runs: more gain nothing, and spinning threads stall on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def sweep_clip(frequency: float, seconds: float, seed: int):
+    """A 16 kHz chirp starting at `frequency` plus a little noise (float32): synthetic training audio."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    time = np.arange(int(seconds * 16000)) / 16000
+    sweep = np.sin(2 * np.pi * frequency * time * (1 + 0.5 * time))
+    return (0.3 * sweep + 0.05 * rng.standard_normal(time.size)).astype(np.float32)
+
+
+def write_unlabelled_clips(folder: Path) -> None:
+    """2 s clips for pre-training tests: four in folder/audio, two (one batch of 2) in folder/fixed."""
+    import soundfile
+
+    for name in ("audio", "fixed"):
+        (folder / name).mkdir()
+    for index, frequency in enumerate((220.0, 660.0, 1500.0, 3000.0)):
+        soundfile.write(folder / "audio" / f"clip_{index}.wav", sweep_clip(frequency, 2.0, index), 16000)
+        if index < 2:
+            soundfile.write(folder / "fixed" / f"clip_{index}.wav", sweep_clip(frequency, 2.0, index), 16000)

@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 from transformers import AutoFeatureExtractor, AutoModel
 
@@ -44,31 +43,15 @@ CODEBOOK = {"codebook_size": 16, "codebook_dim": 8}
 PATCHES = 96  # 2 s -> 198 frames -> 12 time steps x 8 bands
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread for these tiny models: more gain nothing, and spinning threads stall on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from conftest import sweep_clip, write_unlabelled_clips
 
-
-def _clip(frequency: float, seconds: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    time = np.arange(int(seconds * 16000)) / 16000
-    sweep = np.sin(2 * np.pi * frequency * time * (1 + 0.5 * time))
-    return (0.3 * sweep + 0.05 * rng.standard_normal(time.size)).astype(np.float32)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
 def root(tmp_path):
     """Clips (four in audio/, two in fixed/: one batch of 2), the tiny config, a teacher and a tokenizer folder."""
-    for folder in ("audio", "fixed"):
-        (tmp_path / folder).mkdir()
-    for index, frequency in enumerate((220.0, 660.0, 1500.0, 3000.0)):
-        soundfile.write(tmp_path / "audio" / f"clip_{index}.wav", _clip(frequency, 2.0, index), 16000)
-        if index < 2:
-            soundfile.write(tmp_path / "fixed" / f"clip_{index}.wav", _clip(frequency, 2.0, index), 16000)
+    write_unlabelled_clips(tmp_path)
     (tmp_path / "beats.json").write_text(json.dumps({"model_type": "audiozoo-beats", **TINY}))
     torch.manual_seed(0)
     BeatsModel(BeatsConfig(**TINY)).save_pretrained(tmp_path / "teacher")
@@ -166,7 +149,7 @@ def test_both_losses_go_down_on_a_fixed_batch(root, tmp_path):
     assert isinstance(tokenizer, BeatsTokenizerModel) and tokenizer.config.codebook_size == 16
     assert torch.allclose(tokenizer.quantizer.codebook.norm(dim=-1), torch.ones(16), atol=1e-5)
     assert tok.codes_used > 1
-    features = AutoFeatureExtractor.from_pretrained(tmp_path / "tok")([_clip(440.0, 2.0, 9)], sampling_rate=16000,
+    features = AutoFeatureExtractor.from_pretrained(tmp_path / "tok")([sweep_clip(440.0, 2.0, 9)], sampling_rate=16000,
                                                                       return_tensors="pt")["input_values"]
     assert load_frozen_tokenizer(str(tmp_path / "tok"))(features).shape == (1, PATCHES)
 
@@ -195,7 +178,7 @@ def test_accumulation_with_bf16_and_saved_folders_load(root, tmp_path):
     assert all(np.isfinite(loss) for _, loss in result.losses)
     assert not (out / RANDOM_TOKENIZER_FILE).exists()  # labels came from the tokenizer folder
     model = AutoModel.from_pretrained(out)
-    features = AutoFeatureExtractor.from_pretrained(out)([_clip(440.0, 2.0, 9)], sampling_rate=16000,
+    features = AutoFeatureExtractor.from_pretrained(out)([sweep_clip(440.0, 2.0, 9)], sampling_rate=16000,
                                                          return_tensors="pt")["input_values"]
     encoded = model(input_values=features).last_hidden_state
     assert encoded.shape == (1, PATCHES, 32) and torch.isfinite(encoded).all()

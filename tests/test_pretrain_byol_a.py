@@ -32,6 +32,9 @@ from audiozoo.training.pretrain_byol_a import (
 TINY = {"model_type": "audiozoo-byol-a", "version": 1, "hidden_size": 64, "mlp_hidden_size": 64, "conv_channels": 8}
 
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
 def _hit(frequency: float, seconds: float, seed: int) -> np.ndarray:
     """A decaying tone with a little noise: a drum-like one-shot."""
     rng = np.random.default_rng(seed)

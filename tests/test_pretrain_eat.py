@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import soundfile
 import torch
 from transformers import AutoFeatureExtractor, AutoModel
 
@@ -33,31 +32,15 @@ TINY_EAT = {"model_type": "audiozoo-eat", "hidden_size": 32, "num_hidden_layers"
 GRID = (13, 8)  # 208 frames / 16 time patches x 128 mel bins / 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread for these tiny models: more gain nothing, and spinning threads stall on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from conftest import sweep_clip, write_unlabelled_clips
 
-
-def _clip(frequency: float, seconds: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    time = np.arange(int(seconds * 16000)) / 16000
-    sweep = np.sin(2 * np.pi * frequency * time * (1 + 0.5 * time))
-    return (0.3 * sweep + 0.05 * rng.standard_normal(time.size)).astype(np.float32)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
 def clips(tmp_path):
     """2 s, 16 kHz mono clips in folders (no labels: four in audio/, two in fixed/) and the tiny config."""
-    for folder in ("audio", "fixed"):
-        (tmp_path / folder).mkdir()
-    for index, frequency in enumerate((220.0, 660.0, 1500.0, 3000.0)):
-        soundfile.write(tmp_path / "audio" / f"clip_{index}.wav", _clip(frequency, 2.0, index), 16000)
-        if index < 2:  # a folder of two clips: one batch of 2 is the whole data set
-            soundfile.write(tmp_path / "fixed" / f"clip_{index}.wav", _clip(frequency, 2.0, index), 16000)
+    write_unlabelled_clips(tmp_path)
     (tmp_path / "eat.json").write_text(json.dumps(TINY_EAT))
     return tmp_path
 
@@ -166,7 +149,7 @@ def test_accumulation_with_bf16_and_the_saved_encoder_loads(clips, tmp_path):
     model = AutoModel.from_pretrained(out)
     assert isinstance(model, EatModel) and model.config.max_length == 208
     extractor = AutoFeatureExtractor.from_pretrained(out)
-    features = extractor([_clip(440.0, 2.0, 9)], sampling_rate=16000, return_tensors="pt")["input_values"]
+    features = extractor([sweep_clip(440.0, 2.0, 9)], sampling_rate=16000, return_tensors="pt")["input_values"]
     encoded = model(input_values=features)
     assert encoded.last_hidden_state.shape == (1, 1 + 104, 32) and torch.isfinite(encoded.last_hidden_state).all()
 
