@@ -84,6 +84,14 @@ def time_major_patches_to_frames(
     return frames, grid_mask.any(dim=-1)
 
 
+def masked_frame_mean(per_element: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of a [B, T, C] elementwise loss over the frames where `frame_mask` ([B, T]) is True (all without)."""
+    if frame_mask is None:
+        return per_element.mean()
+    weights = frame_mask.to(per_element.dtype).unsqueeze(-1).expand_as(per_element)
+    return (per_element * weights).sum() / weights.sum().clamp(min=1.0)
+
+
 def frame_classification_loss(
     frame_logits: torch.Tensor,
     frame_labels: torch.Tensor,
@@ -100,11 +108,7 @@ def frame_classification_loss(
     per_element = nn.functional.binary_cross_entropy_with_logits(
         frame_logits, frame_labels.to(frame_logits.dtype), reduction="none"
     )
-    if frame_mask is None:
-        loss = per_element.mean()
-    else:
-        weights = frame_mask.to(per_element.dtype).unsqueeze(-1).expand_as(per_element)
-        loss = (per_element * weights).sum() / weights.sum().clamp(min=1.0)
+    loss = masked_frame_mean(per_element, frame_mask)
     if clip_labels is not None:
         if clip_logits is None or clip_labels.shape != clip_logits.shape:
             raise ValueError(f"clip labels must have shape [batch, classes], got {tuple(clip_labels.shape)}")

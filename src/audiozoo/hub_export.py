@@ -14,6 +14,18 @@ from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 
+# what the filterbank ViTs (AST, EAT) share: blocks, heads, the fbank front end, the token classifiers
+FBANK_VIT_FILES = [
+    "attention.py",
+    "heads.py",
+    "vit.py",
+    "token_classifiers.py",
+    "features.py",
+    "masking.py",
+    "fbank_feature_extractor.py",
+    "audio/fbank.py",
+]
+
 # family -> files (relative to the package) that its remote code needs
 REMOTE_CODE_FILES: dict[str, list[str]] = {
     "beats": [
@@ -27,30 +39,15 @@ REMOTE_CODE_FILES: dict[str, list[str]] = {
         "fbank_feature_extractor.py",
         "audio/fbank.py",
     ],
-    "ast": [
-        "models/ast/configuration_ast.py",
-        "models/ast/modeling_ast.py",
-        "models/ast/feature_extraction_ast.py",
-        "attention.py",
-        "heads.py",
-        "vit.py",
-        "features.py",
-        "masking.py",
-        "fbank_feature_extractor.py",
-        "audio/fbank.py",
-    ],
-    "eat": [
-        "models/eat/configuration_eat.py",
-        "models/eat/modeling_eat.py",
-        "models/eat/feature_extraction_eat.py",
-        "attention.py",
-        "heads.py",
-        "vit.py",
-        "features.py",
-        "masking.py",
-        "fbank_feature_extractor.py",
-        "audio/fbank.py",
-    ],
+    **{
+        family: [
+            f"models/{family}/configuration_{family}.py",
+            f"models/{family}/modeling_{family}.py",
+            f"models/{family}/feature_extraction_{family}.py",
+            *FBANK_VIT_FILES,
+        ]
+        for family in ("ast", "eat")
+    },
     "byol_a": [
         "models/byol_a/configuration_byol_a.py",
         "models/byol_a/modeling_byol_a.py",

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
-from .heads import AudioFrameClassifierOutput
+from .heads import AudioFrameClassifierOutput, masked_frame_mean
 
 SEQ_MODEL_TYPES = (None, "rnn")
 RNN_TYPES = ("BiGRU", "BiLSTM")
@@ -180,12 +180,7 @@ def sed_loss(
             return nn.functional.binary_cross_entropy_with_logits(scores, targets, reduction="none")
         return nn.functional.binary_cross_entropy(scores.clamp(1e-7, 1 - 1e-7), targets, reduction="none")
 
-    per_element = bce(frame_scores, labels)
-    if frame_mask is None:
-        loss = per_element.mean()
-    else:
-        weights = frame_mask.to(per_element.dtype).unsqueeze(-1).expand_as(per_element)
-        loss = (per_element * weights).sum() / weights.sum().clamp(min=1.0)
+    loss = masked_frame_mean(bce(frame_scores, labels), frame_mask)
     if clip_labels is not None:
         clip_scores = head_output.clip_logits if head_type == "linear" else head_output.clip_probabilities
         if clip_labels.shape != clip_scores.shape:
@@ -206,6 +201,12 @@ class SedHeadMixin:
         if self.sed_settings.input_sequence == "frames":
             return encoder.frame_features(encoded)[0]
         return encoded.last_hidden_state
+
+    def _sed_forward(self, encoder, encoded, labels, clip_labels, frame_mask, return_dict: bool):
+        """The frame classifiers' SED branch: head on the encoder's sequence, output as a dataclass or tuple."""
+        output = self._sed_output(self._sed_sequence(encoder, encoded), labels, clip_labels, frame_mask,
+                                  getattr(encoded, "hidden_states", None), getattr(encoded, "attentions", None))
+        return output if return_dict else output.to_tuple()
 
     def _sed_output(
         self,

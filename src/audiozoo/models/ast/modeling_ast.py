@@ -13,8 +13,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
-from ...sed_head import SedHeadMixin
-from ...heads import AudioClassifierOutput, AudioFrameClassifierOutput, frame_classification_loss
+from ...token_classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
 from ...vit import PatchEmbedding, PreNormBlock, init_vit_weights, output_flags, run_blocks
 from .configuration_ast import AstConfig
 
@@ -121,111 +120,18 @@ class AstModel(AstPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class AstClassificationHead(nn.Module):
-    """LayerNorm (eps 1e-5 in the original) + Linear, on pooled or per-frame features."""
+class AstForAudioClassification(PooledTokenClassifierMixin, AstPreTrainedModel):
+    """AST with the original head (LayerNorm, eps 1e-5, + Linear) on the pooled (cls + distillation) / 2 token."""
 
-    def __init__(self, config: AstConfig):
-        super().__init__()
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.classifier_layer_norm_eps)
-        self.dense = nn.Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.layer_norm(features))
+    encoder_class = AstModel
 
 
-class _AstWithHead(AstPreTrainedModel):
-    def __init__(self, config: AstConfig):
-        super().__init__(config)
-        self.ast = AstModel(config)
-        self.classifier = AstClassificationHead(config)
-        self.post_init()
+class AstForAudioFrameClassification(TokenFrameClassifierMixin, AstPreTrainedModel):
+    """Per-time-step logits: patch tokens averaged over their frequency rows, then the classification head (step t
+    covers filterbank frames [t * time_stride, t * time_stride + 16): `config.frame_rate` steps per second, 10 for
+    the 10/10 models); or, with `config.sed_head`, the PretrainedSED prediction head."""
 
-    def _encode(self, input_values, output_hidden_states, output_attentions) -> AstModelOutput:
-        return self.ast(
-            input_values,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-            return_dict=True,
-        )
-
-
-class AstForAudioClassification(_AstWithHead):
-    """AST with the original head on the pooled (cls + distillation) / 2 token; raw logits out."""
-
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> AudioClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self._encode(input_values, output_hidden_states, output_attentions)
-        logits = self.classifier(encoded.pooler_output)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
-        output = AudioClassifierOutput(
-            loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
-        )
-        return output if return_dict else output.to_tuple()
-
-
-class AstForAudioFrameClassification(SedHeadMixin, _AstWithHead):
-    """Per-time-step logits, from one of two heads.
-
-    - `config.sed_head` None: patch tokens averaged over their frequency rows, then the classification head.
-      Step t covers filterbank frames [t * time_stride, t * time_stride + 16): `config.frame_rate` steps per
-      second (10 for the 10/10 models). `clip_logits` are the clip head's logits, so a fine-tuned checkpoint
-      gives both from one forward pass.
-    - `config.sed_head` set: the PretrainedSED prediction head (`audiozoo.sed_head`), usually on the per-step
-      features (`input_sequence="frames"`).
-    """
-
-    def __init__(self, config: AstConfig):
-        AstPreTrainedModel.__init__(self, config)
-        self.ast = AstModel(config)
-        if config.sed_head is None:
-            self.classifier = AstClassificationHead(config)
-        else:
-            self._init_sed_head(config.hidden_size)
-        self.post_init()
-
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        clip_labels: torch.Tensor | None = None,
-        frame_mask: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> AudioFrameClassifierOutput | tuple:
-        """`labels`: float frame targets [B, T', C] (T' = config.time_patches, or the SED head's seq_len);
-        `clip_labels`: optional [B, C]; `frame_mask`: [B, T'] (SED head)."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self._encode(input_values, output_hidden_states, output_attentions)
-        if self.config.sed_head is not None:
-            output = self._sed_output(self._sed_sequence(self.ast, encoded), labels, clip_labels, frame_mask,
-                                      encoded.hidden_states, encoded.attentions)
-            return output if return_dict else output.to_tuple()
-        frames, _ = self.ast.frame_features(encoded)
-        frame_logits = self.classifier(frames)
-        clip_logits = self.classifier(encoded.pooler_output)
-        loss = None
-        if labels is not None:
-            loss = frame_classification_loss(frame_logits, labels, None, clip_logits, clip_labels)
-        output = AudioFrameClassifierOutput(
-            loss=loss,
-            logits=frame_logits,
-            clip_logits=clip_logits,
-            hidden_states=encoded.hidden_states,
-            attentions=encoded.attentions,
-        )
-        return output if return_dict else output.to_tuple()
+    encoder_class = AstModel
 
 
 __all__ = ["AstForAudioClassification", "AstForAudioFrameClassification", "AstModel", "AstPreTrainedModel"]

@@ -563,9 +563,7 @@ class BeatsForAudioFrameClassification(SedHeadMixin, BeatsPreTrainedModel):
             return_dict=True,
         )
         if self.config.sed_head is not None:
-            output = self._sed_output(self._sed_sequence(self.beats, encoded), labels, clip_labels, frame_mask,
-                                      encoded.hidden_states, encoded.attentions)
-            return output if return_dict else output.to_tuple()
+            return self._sed_forward(self.beats, encoded, labels, clip_labels, frame_mask, return_dict)
         patch_logits = self.classifier(self.dropout(encoded.last_hidden_state))
         # the classifier is linear: averaging its per-patch logits equals classifying the averaged patches
         frame_logits, frame_mask = time_major_patches_to_frames(

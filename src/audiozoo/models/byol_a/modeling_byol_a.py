@@ -196,9 +196,7 @@ class ByolAForAudioFrameClassification(SedHeadMixin, ByolAPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         encoded = self.byol_a(input_values, attention_mask, output_hidden_states, return_dict=True)
         if self.config.sed_head is not None:
-            output = self._sed_output(self._sed_sequence(self.byol_a, encoded), labels, clip_labels, frame_mask,
-                                      encoded.hidden_states)
-            return output if return_dict else output.to_tuple()
+            return self._sed_forward(self.byol_a, encoded, labels, clip_labels, frame_mask, return_dict)
         frame_logits = self.classifier(encoded.last_hidden_state)
         clip_logits = self.classifier(encoded.pooler_output)
         loss = None

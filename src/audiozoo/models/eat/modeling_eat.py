@@ -13,11 +13,8 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
 
-from ...sed_head import SedHeadMixin
+from ...token_classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
 from ...heads import (
-    AudioClassifierOutput,
-    AudioFrameClassifierOutput,
-    frame_classification_loss,
     time_major_patches_to_frames,
 )
 from ...vit import PatchEmbedding, PostNormBlock, output_flags, run_blocks
@@ -155,103 +152,17 @@ class EatModel(EatPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class EatClassificationHead(nn.Module):
-    """fc_norm (LayerNorm, eps 1e-6) + Linear, as the fine-tuned model (prediction_mode CLS_TOKEN)."""
+class EatForAudioClassification(PooledTokenClassifierMixin, EatPreTrainedModel):
+    """EAT fine-tuned head: logits = Linear(fc_norm(CLS)) (fc_norm eps 1e-6); raw logits (sigmoid for AudioSet)."""
 
-    def __init__(self, config: EatConfig):
-        super().__init__()
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.classifier_layer_norm_eps)
-        self.dense = nn.Linear(config.hidden_size, config.num_labels)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.layer_norm(features))
+    encoder_class = EatModel
 
 
-class _EatWithHead(EatPreTrainedModel):
-    def __init__(self, config: EatConfig):
-        super().__init__(config)
-        self.eat = EatModel(config)
-        self.classifier = EatClassificationHead(config)
-        self.post_init()
+class EatForAudioFrameClassification(TokenFrameClassifierMixin, EatPreTrainedModel):
+    """Per-time-step logits: patch tokens averaged over their 8 frequency patches, then fc_norm + head (one step
+    per 16 frames, `config.frame_rate` = 6.25 per second); or, with `config.sed_head`, the PretrainedSED head."""
 
-    def _encode(self, input_values, output_hidden_states, output_attentions) -> EatModelOutput:
-        return self.eat(
-            input_values, output_hidden_states=output_hidden_states, output_attentions=output_attentions,
-            return_dict=True,
-        )
-
-
-class EatForAudioClassification(_EatWithHead):
-    """EAT fine-tuned head: logits = head(fc_norm(CLS)); raw logits (sigmoid for AudioSet)."""
-
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> AudioClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self._encode(input_values, output_hidden_states, output_attentions)
-        logits = self.classifier(encoded.pooler_output)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
-        output = AudioClassifierOutput(
-            loss=loss, logits=logits, hidden_states=encoded.hidden_states, attentions=encoded.attentions
-        )
-        return output if return_dict else output.to_tuple()
-
-
-class EatForAudioFrameClassification(SedHeadMixin, _EatWithHead):
-    """Per-time-step logits, from one of two heads.
-
-    - `config.sed_head` None: patch tokens averaged over their 8 frequency patches, then fc_norm + head; one
-      step per 16 frames (`config.frame_rate` = 6.25 per second); `clip_logits` are the clip head's.
-    - `config.sed_head` set: the PretrainedSED prediction head (`audiozoo.sed_head`), usually on the per-step
-      features (`input_sequence="frames"`).
-    """
-
-    def __init__(self, config: EatConfig):
-        EatPreTrainedModel.__init__(self, config)
-        self.eat = EatModel(config)
-        if config.sed_head is None:
-            self.classifier = EatClassificationHead(config)
-        else:
-            self._init_sed_head(config.hidden_size)
-        self.post_init()
-
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        clip_labels: torch.Tensor | None = None,
-        frame_mask: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> AudioFrameClassifierOutput | tuple:
-        """`labels`: float frame targets [B, T', C]; `clip_labels`: optional [B, C]; `frame_mask`: [B, T'] (SED head)."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self._encode(input_values, output_hidden_states, output_attentions)
-        if self.config.sed_head is not None:
-            output = self._sed_output(self._sed_sequence(self.eat, encoded), labels, clip_labels, frame_mask,
-                                      encoded.hidden_states, encoded.attentions)
-            return output if return_dict else output.to_tuple()
-        frames, _ = self.eat.frame_features(encoded)
-        frame_logits = self.classifier(frames)
-        clip_logits = self.classifier(encoded.pooler_output)
-        loss = None
-        if labels is not None:
-            loss = frame_classification_loss(frame_logits, labels, None, clip_logits, clip_labels)
-        output = AudioFrameClassifierOutput(
-            loss=loss, logits=frame_logits, clip_logits=clip_logits, hidden_states=encoded.hidden_states,
-            attentions=encoded.attentions,
-        )
-        return output if return_dict else output.to_tuple()
+    encoder_class = EatModel
 
 
 __all__ = [
