@@ -13,7 +13,6 @@ and the speed ratio.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from transformers import ASTConfig, ASTFeatureExtractor
@@ -22,6 +21,7 @@ from transformers import ASTForAudioClassification as TransformersAST
 from audiozoo import AstConfig, AstFeatureExtractor, AstForAudioClassification
 
 from bench_frontend import make_clips
+from timing import best_time
 
 
 def to_transformers(model: AstForAudioClassification) -> TransformersAST:
@@ -63,16 +63,6 @@ def to_transformers(model: AstForAudioClassification) -> TransformersAST:
         target[f"classifier.dense.{kind}"] = source[f"classifier.dense.{kind}"]
     theirs.load_state_dict(target, strict=True)
     return theirs
-
-
-def best_time(function, repeats: int):
-    result = function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:

@@ -9,22 +9,12 @@ Features are computed once outside the timing (the front end has its own benchma
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
 from audiozoo import BeatsConfig, BeatsFeatureExtractor, BeatsModel
-
-
-def best_time(function, repeats: int) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_time
 
 
 def main() -> None:
@@ -54,7 +44,7 @@ def main() -> None:
             if args.device.startswith("cuda"):
                 torch.cuda.synchronize()
 
-        results[attention] = best_time(forward, args.repeats)
+        results[attention] = best_time(forward, args.repeats)[0]
         print(f"{attention:>5}: {results[attention] * 1000:8.1f} ms per batch")
     difference = (outputs["eager"] - outputs["sdpa"]).abs().max().item()
     print(f"sdpa speed-up over eager: {results['eager'] / results['sdpa']:.2f}x ; max abs diff {difference:.2e}")

@@ -11,7 +11,6 @@ Prints the max abs difference of the log-mel features and the speed ratios.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import torch
 from transformers import ASTFeatureExtractor
 
 from audiozoo.audio import KaldiFbank
+from timing import best_time
 
 SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "audio"
 
@@ -43,16 +43,6 @@ def make_clips(count: int, seconds: float) -> tuple[list[np.ndarray], str]:
         offset = int(rng.integers(0, len(source) - length))
         clips.append((source[offset:offset + length] * rng.uniform(0.3, 1.0)).astype(np.float32))
     return clips, f"real audio ({', '.join(p.name for p in sorted(SHARED_AUDIO.glob('*.wav')))}), random offsets/gains"
-
-
-def best_time(function, repeats: int) -> tuple[float, object]:
-    result = function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ import audiozoo  # noqa: F401  (registers the models and the pipeline)
 from audiozoo.audio.io import load_audio
 from audiozoo.conversion.pretrained_sed import convert_and_save
 from audiozoo.sed.postprocessing import probabilities_to_events
+from timing import best_time
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY = REPO / "tests" / "fixtures" / "parity"
@@ -62,15 +62,6 @@ def one_window_at_a_time(detector, waveform: np.ndarray) -> tuple[np.ndarray, li
     return smoothed, probabilities_to_events(smoothed, labels, 0.04, 0.5, waveform.size / 16000)
 
 
-def best_time(function, repeats: int):
-    result, times = None, []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", default="sed_atstf_tiny", choices=sorted(MODEL_NAMES))
@@ -89,14 +80,14 @@ def main() -> None:
               f"threads={torch.get_num_threads()}; windows of 10 s: {math.ceil(waveform.size / 160000)}")
         one_window_at_a_time(detector, waveform[: 160000 * 2])  # warm-up
         baseline_time, (baseline_probs, baseline_events) = best_time(
-            lambda: one_window_at_a_time(detector, waveform), args.repeats)
+            lambda: one_window_at_a_time(detector, waveform), args.repeats, warm_up=False)
 
         def batched():
             with torch.inference_mode():
                 return detector(waveform, sampling_rate=16000, chunk_batch_size=args.chunk_batch_size,
                                 return_frame_probabilities=True)
 
-        batched_time, result = best_time(batched, args.repeats)
+        batched_time, result = best_time(batched, args.repeats, warm_up=False)
     difference = float(np.abs(result["frame_probabilities"] - baseline_probs).max())
     same_events = len(result["events"]) == len(baseline_events)
     print(f"one window at a time (original loop): {baseline_time:7.2f} s")
