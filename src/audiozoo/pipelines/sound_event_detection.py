@@ -100,8 +100,7 @@ class SoundEventDetectionPipeline(Pipeline):
             batch = list(windows[start : start + chunk_batch_size])
             features = self.feature_extractor(batch, sampling_rate=self.feature_extractor.sampling_rate,
                                               return_tensors="pt")
-            features = {key: value.to(self.device, dtype=self.dtype if value.is_floating_point() and self.dtype else
-                                      value.dtype) for key, value in features.items()}
+            features = {key: value.to(self.device, dtype=self.dtype or value.dtype) for key, value in features.items()}
             output = self.model(**features)
             probabilities.append(output.probabilities.float().cpu())
         # [windows, frames, classes] -> one time axis

@@ -38,15 +38,17 @@ class PseudoLabelTeacher:
     def __init__(self, path: str | Path, frame_rate: float, sampling_rate: int, num_frames: int, num_classes: int):
         import h5py
 
-        with h5py.File(path, "r") as handle:
-            if "filenames" not in handle or "strong_logits" not in handle:
-                raise ValueError(f"{path}: expected datasets 'filenames' and 'strong_logits', found {list(handle)}")
-            names = [name.decode() if isinstance(name, bytes) else str(name) for name in handle["filenames"][:]]
-            logits = handle["strong_logits"][:]
-        if logits.ndim != 3 or logits.shape[1] != num_classes:
-            raise ValueError(f"{path}: strong_logits must be [clips, {num_classes} classes, frames], got {logits.shape}")
+        # rows are read when a batch needs them: the published file (~100k clips x 447 x 250) would not fit in
+        # memory as float32
+        self.file = h5py.File(path, "r")
+        if "filenames" not in self.file or "strong_logits" not in self.file:
+            raise ValueError(f"{path}: expected datasets 'filenames' and 'strong_logits', found {list(self.file)}")
+        names = [name.decode() if isinstance(name, bytes) else str(name) for name in self.file["filenames"][:]]
+        self.logits = self.file["strong_logits"]  # [N, C, T] float16, on disk
+        if self.logits.ndim != 3 or self.logits.shape[1] != num_classes:
+            raise ValueError(
+                f"{path}: strong_logits must be [clips, {num_classes} classes, frames], got {self.logits.shape}")
         self.rows = {Path(name).stem: row for row, name in enumerate(names)}
-        self.logits = torch.from_numpy(np.asarray(logits, dtype=np.float32)).transpose(1, 2)  # [N, T, C]
         self.frame_rate, self.sampling_rate, self.num_frames = frame_rate, sampling_rate, num_frames
 
     def check(self, examples) -> None:
@@ -57,7 +59,7 @@ class PseudoLabelTeacher:
     def __call__(self, batch: dict, examples) -> torch.Tensor:
         frames = []
         for index, start in zip(batch["index"].tolist(), batch["start"].tolist(), strict=True):
-            logits = self.logits[self.rows[examples[index].path.stem]]
+            logits = torch.from_numpy(self.logits[self.rows[examples[index].path.stem]].astype(np.float32)).T
             first = int(round(start / self.sampling_rate * self.frame_rate))
             window = logits[first : first + self.num_frames]
             if window.shape[0] < self.num_frames:  # clip shorter than the window: pad with a confident "absent"

@@ -119,7 +119,7 @@ def _build_model(args: FinetuneArgs, labels: list[str], task: str):
     return model, feature_extractor
 
 
-def _batch_loss(model, output, targets: torch.Tensor, task: str) -> torch.Tensor:
+def _batch_loss(output, targets: torch.Tensor, task: str) -> torch.Tensor:
     if task == "single":  # soft targets after mixup: cross-entropy against the mixed one-hot rows
         return -(targets * torch.log_softmax(output.logits.float(), dim=-1)).sum(dim=-1).mean()
     if task == "multi":
@@ -277,7 +277,7 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
             with accelerator.accumulate(model):
                 with accelerator.autocast():
                     output = model(input_values=features, labels=targets if task == "frame" else None)
-                    loss = _batch_loss(model, output, targets, task)
+                    loss = _batch_loss(output, targets, task)
                     if teacher_fn is not None:
                         soft = teacher_fn(batch, splits["train"]).to(output.logits.device).sigmoid()
                         distilled = torch.nn.functional.binary_cross_entropy_with_logits(output.logits.float(), soft)
