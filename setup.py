@@ -25,6 +25,9 @@ setup(
         "soxr>=0.3",
         "numpy>=1.24",
         "scipy",
+        "tqdm",  # progress bars of the training loops
+        "h5py>=3",  # teacher pseudo-labels for `audiozoo distill --pseudo_labels` (HDF5)
+        "pandas",  # score tables of the SED metrics (sed_scores_eval's format)
         # SED metrics (PSDS1, collar/segment F1); its dependency dcase_util imports pkg_resources, which
         # setuptools removed in 82
         "sed_scores_eval>=0.0.4",
