@@ -22,7 +22,6 @@ from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, 
 
 from .augment import mixup, random_gain, random_roll
 from .common import (
-    RunOptions,
     TrainingState,
     augment_features,
     compute_features,
@@ -40,43 +39,12 @@ from .data import (
     load_example_audio,
     read_events_table,
 )
+from .options import FinetuneArgs
 from .metrics import accuracy, frame_f1, multilabel_metrics
 from .optim import build_scheduler, parameter_groups
 from .sampling import balanced_sampler
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FinetuneArgs(RunOptions):
-    """Everything a fine-tuning run needs; the CLI fills it from its flags."""
-
-    data: str  # CSV/TSV manifest or a folder with one sub-folder per label
-    output_dir: str
-    model: str | None = None  # converted folder / Hub id to start from
-    config: str | None = None  # or a config.json to train from scratch
-    task: str | None = None  # single | multi | frame (default: multi if any clip has several labels, else single)
-    events: str | None = None  # events TSV (filename, onset, offset, event_label) for frame targets
-    labels: str | None = None  # text file, one class per line (default: the labels found in the data, sorted)
-    clip_seconds: float = 10.0
-    epochs: int = 10
-    max_steps: int | None = None
-    batch_size: int = 16
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    layer_decay: float = 1.0
-    scheduler: str = "cosine"
-    warmup_steps: int = 0
-    mixup_alpha: float = 0.0
-    gain_db: float = 0.0
-    roll: bool = False
-    time_masks: int = 0
-    time_mask_width: int = 40
-    frequency_masks: int = 0
-    frequency_mask_width: int = 16
-    balanced_sampler: bool = False
-    early_stop_metric: str | None = None
-    patience: int = 5
 
 
 @dataclass

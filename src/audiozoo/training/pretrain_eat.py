@@ -70,7 +70,7 @@ from transformers import AutoFeatureExtractor
 from transformers.modeling_outputs import ModelOutput
 
 from ..models.eat import EatConfig, EatFeatureExtractor, EatModel
-from ..vit import run_blocks
+from ..layers.vit import run_blocks
 from .common import (
     PretrainResult,
     RunOptions,

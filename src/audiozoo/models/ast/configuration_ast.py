@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...vit import ViTEncoderConfig
+from ...layers.vit import ViTEncoderConfig
 
 
 class AstConfig(ViTEncoderConfig):
@@ -19,7 +19,7 @@ class AstConfig(ViTEncoderConfig):
         num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
         hidden_dropout, attention_dropout: 0 in the released models.
         sed_head: settings of the PretrainedSED prediction head for [`AstForAudioFrameClassification`]
-            (`audiozoo.sed_head.SedHeadSettings`); None: the clip head applied per time step.
+            (`audiozoo.layers.sed_head.SedHeadSettings`); None: the clip head applied per time step.
     """
 
     model_type = "audiozoo-ast"

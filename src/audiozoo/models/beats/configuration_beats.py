@@ -64,7 +64,7 @@ class BeatsConfig(PreTrainedConfig):
         label_mids: AudioSet MIDs of the labels, in id order, when the checkpoint has them.
         num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
         sed_head: settings of the PretrainedSED prediction head for [`BeatsForAudioFrameClassification`]
-            (`audiozoo.sed_head.SedHeadSettings`); None: the per-patch classifier averaged per time step.
+            (`audiozoo.layers.sed_head.SedHeadSettings`); None: the per-patch classifier averaged per time step.
         padding_mask_rule: how the frame mask becomes a patch mask. "original" (default, for parity): the
             unilm chunk rule, where a patch is padding only if all frames of its chunk of the flattened sequence
             are, so a partly padded time step counts as audio. "exact": a time step is audio only if all of its

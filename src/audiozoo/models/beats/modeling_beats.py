@@ -19,15 +19,15 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-from ...attention import eager_attention_forward
-from ...sed_head import SedHeadMixin
-from ...heads import (
+from ...layers.attention import eager_attention_forward
+from ...layers.sed_head import SedHeadMixin
+from ...layers.heads import (
     AudioClassifierOutput,
     AudioFrameClassifierOutput,
     frame_classification_loss,
     time_major_patches_to_frames,
 )
-from ...masking import reduce_valid_mask_by_chunks
+from ...layers.masking import reduce_valid_mask_by_chunks
 from .configuration_beats import BeatsConfig, BeatsTokenizerConfig
 
 
@@ -526,7 +526,7 @@ class BeatsForAudioFrameClassification(SedHeadMixin, BeatsPreTrainedModel):
       One step spans `patch_size` filterbank frames (160 ms for the released models): `config.frame_rate`
       steps per second. Loaded from a fine-tuned checkpoint, the classifier is the original predictor, so
       `clip_logits` equal [`BeatsForAudioClassification`]'s logits.
-    - `config.sed_head` set: the PretrainedSED prediction head (`audiozoo.sed_head`) on the patch tokens (as the
+    - `config.sed_head` set: the PretrainedSED prediction head (`audiozoo.layers.sed_head`) on the patch tokens (as the
       BEATs SED models) or on the per-time-step features, `seq_len` frames per window.
     """
 

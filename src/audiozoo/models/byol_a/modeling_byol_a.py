@@ -13,8 +13,8 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
-from ...sed_head import SedHeadMixin
-from ...heads import AudioClassifierOutput, AudioFrameClassifierOutput, frame_classification_loss
+from ...layers.sed_head import SedHeadMixin
+from ...layers.heads import AudioClassifierOutput, AudioFrameClassifierOutput, frame_classification_loss
 from .configuration_byol_a import ByolAConfig
 
 

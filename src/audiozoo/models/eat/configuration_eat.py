@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...vit import ViTEncoderConfig
+from ...layers.vit import ViTEncoderConfig
 
 
 class EatConfig(ViTEncoderConfig):

@@ -13,11 +13,11 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
 
-from ...token_classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
-from ...heads import (
+from ...layers.token_classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
+from ...layers.heads import (
     time_major_patches_to_frames,
 )
-from ...vit import PatchEmbedding, PostNormBlock, output_flags, run_blocks
+from ...layers.vit import PatchEmbedding, PostNormBlock, output_flags, run_blocks
 from .configuration_eat import EatConfig
 
 

@@ -13,13 +13,13 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
-from ...sed_model import (
+from ...layers.sed_model import (
     SedForAudioFrameClassificationBase,
     SedPreTrainedModel,
     SedViTEncoder,
     check_spectrogram_input,
 )
-from ...vit import PatchEmbedding, output_flags, run_blocks
+from ...layers.vit import PatchEmbedding, output_flags, run_blocks
 from .configuration_m2d import M2dConfig
 
 

@@ -27,7 +27,7 @@ class SedEncoderConfig(ViTEncoderConfig):
 
     Args:
         sampling_rate: input rate of the feature extractor (16 kHz for every released model).
-        sed_head: settings of the prediction head (`audiozoo.sed_head.SedHeadSettings`; None = the paper's
+        sed_head: settings of the prediction head (`audiozoo.layers.sed_head.SedHeadSettings`; None = the paper's
             defaults: 250 frames per 10 s, no sequence model, linear strong and weak heads).
     """
 
