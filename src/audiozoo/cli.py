@@ -38,7 +38,7 @@ PRETRAIN_RECIPES = [
      "BYOL-A (v1/v2 augmentation chains, projector/predictor, EMA target) on unlabelled audio"),
     ("beats", "pretrain_beats", "add_arguments", "main",
      "BEATs masked patch prediction of frozen-tokenizer labels (random projection for iteration 1)"),
-    ("beats_tokenizer", "pretrain_beats", "add_tokenizer_arguments", "main_tokenizer",
+    ("beats_tokenizer", "pretrain_beats_tokenizer", "add_tokenizer_arguments", "main_tokenizer",
      "BEATs acoustic tokenizer trained by distillation from a BEATs teacher"),
 ]
 

@@ -1,10 +1,14 @@
-"""Settings of the training loops and the command-line flags that fill them (torch-free: the command line parses
-its arguments before any model code is imported; the loops import these, never the command line)."""
+"""Settings of the training loops, the command-line flags that fill them and the glue of each `main` (settings
+from parsed flags, the closing line). Torch-free: the command line parses its arguments before any model code is
+imported; the loops import these, never the command line."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import TypeVar
+
+Options = TypeVar("Options")
 
 
 @dataclass(kw_only=True)
@@ -99,4 +103,61 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--distillation_loss_weight", type=float, default=0.9)
 
 
-__all__ = ["DistillArgs", "FinetuneArgs", "RunOptions", "add_distill_arguments", "add_finetune_arguments"]
+# (name, type, help) of the flags the pre-training commands share, in their --help order: the schedule first, the
+# run's bookkeeping last (EAT lists its own flags between them)
+SCHEDULE_FLAGS = (
+    ("clip_seconds", float, "window length (random crop of longer clips, zeros after shorter ones)"),
+    ("epochs", int, None), ("max_steps", int, "optimiser steps (overrides epochs)"),
+    ("batch_size", int, "clips per process and micro-batch"), ("lr", float, None), ("weight_decay", float, None),
+    ("warmup_steps", int, None), ("max_grad_norm", float, None),
+)
+RUN_FLAGS = (
+    ("gradient_accumulation_steps", int, None),
+    ("checkpoint_every", int, "optimiser steps between checkpoints (0: every epoch)"),
+    ("resume", str, "a checkpoint folder or 'latest'"), ("seed", int, None),
+    ("log_with", str, "an accelerate tracker (tensorboard, wandb, ...)"),
+)
+UNLABELLED_DATA_HELP = "folder of audio files (any depth), CSV/TSV manifest (labels ignored) or datasets folder"
+
+
+def add_typed_flags(parser: argparse.ArgumentParser, flags, defaults) -> None:
+    """One `--name` per (name, type, help) of `flags`, its default the field of the settings dataclass `defaults`
+    (so the command line and the dataclass cannot disagree)."""
+    for name, kind, text in flags:
+        parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name), help=text)
+
+
+def add_pretrain_switches(parser: argparse.ArgumentParser) -> None:
+    """--mixed_precision, --resample and --cpu, as the EAT and BEATs pre-training commands take them."""
+    parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
+    parser.add_argument("--resample", action="store_true", help="resample clips at other rates (soxr)")
+    parser.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is there")
+
+
+def options_from(args: argparse.Namespace, kind: type[Options]) -> Options:
+    """The settings dataclass `kind` from parsed flags; flags it has no field for (the CLI's handler, the
+    sub-command's name) are left out."""
+    return kind(**{key: value for key, value in vars(args).items() if key in kind.__dataclass_fields__})
+
+
+def summary_line(result, counts: str, saved: str) -> str:
+    """`<counts>[; last loss L]; <saved> in OUT; S s`: what a pre-training command prints when done (`result` has
+    `losses` [(step, loss)], `output_dir` and `seconds`)."""
+    last = f"; last loss {result.losses[-1][1]:.4f}" if result.losses else ""
+    return f"{counts}{last}; {saved} in {result.output_dir}; {result.seconds:.1f} s"
+
+
+__all__ = [
+    "RUN_FLAGS",
+    "SCHEDULE_FLAGS",
+    "UNLABELLED_DATA_HELP",
+    "DistillArgs",
+    "FinetuneArgs",
+    "RunOptions",
+    "add_distill_arguments",
+    "add_finetune_arguments",
+    "add_pretrain_switches",
+    "add_typed_flags",
+    "options_from",
+    "summary_line",
+]
