@@ -16,8 +16,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
 
-from .heads import AudioFrameClassifierOutput
-from .sed_head import SedHeadMixin
+from .classifiers import FrameClassifierMixin
 from .vit import PreNormBlock, ViTEncoderConfig, init_vit_weights, output_flags, run_blocks
 
 
@@ -108,48 +107,28 @@ class SedViTEncoder(SedPreTrainedModel):
         return output if return_dict else output.to_tuple()
 
 
-class SedForAudioFrameClassificationBase(SedHeadMixin, SedPreTrainedModel):
+class SedForAudioFrameClassificationBase(FrameClassifierMixin, SedPreTrainedModel):
     """Encoder + PretrainedSED prediction head. Subclasses set `config_class`, `base_model_prefix`, `encoder_class`.
 
-    Outputs `logits` [B, seq_len, C] (frames at `config.frame_rate`), `clip_logits` [B, C], their probabilities,
-    and `loss` when `labels` (float frame targets [B, seq_len, C]) are given: masked frame BCE plus clip BCE if
+    `input_values`: [B, 1, n_mels, T] from the family's feature extractor. Outputs `logits` [B, seq_len, C] (frames
+    at `config.frame_rate`), `clip_logits` [B, C], their probabilities, and `loss` when `labels` (float frame
+    targets [B, seq_len, C]) are given: masked frame BCE (`frame_mask` [B, seq_len] bool) plus clip BCE if
     `clip_labels` [B, C] are given.
     """
 
-    encoder_class: type[nn.Module]
-
-    def __init__(self, config):
-        super().__init__(config)
-        setattr(self, self.base_model_prefix, self.encoder_class(config))
-        self._init_sed_head(self.encoder.output_size)
-        self.post_init()
+    uses_sed_head = True  # the only head (its default settings when `config.sed_head` is None)
 
     @property
     def encoder(self) -> nn.Module:
         return getattr(self, self.base_model_prefix)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        clip_labels: torch.Tensor | None = None,
-        frame_mask: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> AudioFrameClassifierOutput | tuple:
-        """`input_values`: [B, 1, n_mels, T] from the family's feature extractor; `frame_mask`: [B, seq_len] bool."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self.encoder(
-            input_values, output_hidden_states=output_hidden_states, output_attentions=output_attentions,
-            return_dict=True,
-        )
-        output = self._sed_output(
-            encoded.last_hidden_state, labels, clip_labels, frame_mask, encoded.hidden_states,
-            getattr(encoded, "attentions", None),
-        )
-        return output if return_dict else output.to_tuple()
+    @property
+    def sed_input_size(self) -> int:
+        return self.encoder.output_size
+
+    def _sed_sequence(self, encoder, encoded) -> torch.Tensor:
+        """The encoder's output tokens (already one per frame), whatever `input_sequence` says."""
+        return encoded.last_hidden_state
 
 
 def check_spectrogram_input(input_values: torch.Tensor, num_mel_bins: int, model: str) -> None:

@@ -13,7 +13,7 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
-from ...layers.token_classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
+from ...layers.classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
 from ...layers.vit import PatchEmbedding, PreNormBlock, init_vit_weights, output_flags, run_blocks
 from .configuration_ast import AstConfig
 

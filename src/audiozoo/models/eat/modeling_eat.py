@@ -13,7 +13,7 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
 
-from ...layers.token_classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
+from ...layers.classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
 from ...layers.heads import (
     time_major_patches_to_frames,
 )
