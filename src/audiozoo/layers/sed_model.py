@@ -12,12 +12,11 @@ import math
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
 
 from .classifiers import FrameClassifierMixin
-from .vit import PreNormBlock, ViTEncoderConfig, init_vit_weights, output_flags, run_blocks
+from .vit import PreNormBlock, ViTEncoderConfig, ViTEncoderMixin, ViTPreTrainedModel
 
 
 class SedEncoderConfig(ViTEncoderConfig):
@@ -40,20 +39,12 @@ class SedEncoderConfig(ViTEncoderConfig):
         return head.get("seq_len", 250) / head.get("window_seconds", 10.0)
 
 
-class SedPreTrainedModel(PreTrainedModel):
+class SedPreTrainedModel(ViTPreTrainedModel):
     """Initialisation for every frame encoder; modules list their learned tables in `init_tables`."""
-
-    main_input_name = "input_values"
-    input_modalities = ("audio",)
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = True
-    _supports_flex_attn = False
-    _no_split_modules = ["PreNormBlock"]
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        init_vit_weights(module, self.config.initializer_range)
+        super()._init_weights(module)
         if isinstance(module, nn.BatchNorm2d):
             init.ones_(module.weight)
             init.zeros_(module.bias)
@@ -65,10 +56,13 @@ class SedPreTrainedModel(PreTrainedModel):
                 init.uniform_(parameter, -bound, bound)
 
 
-class SedViTEncoder(SedPreTrainedModel):
+class SedViTEncoder(ViTEncoderMixin, SedPreTrainedModel):
     """A pre-LN ViT encoder: family-specific `embed` (input -> tokens with positions), shared blocks, final
     LayerNorm, then `select` (which tokens the original returns). Subclasses add their embedding parameters in
-    `__init__` before calling `self.post_init()`."""
+    `__init__` before calling `self.post_init()`.
+
+    Output: `last_hidden_state`, the encoder sequence [B, N, D] after the final LayerNorm; `hidden_states`, the
+    embeddings and every block's output (all tokens); `attentions` with eager attention."""
 
     def __init__(self, config):
         super().__init__(config)
@@ -80,31 +74,13 @@ class SedViTEncoder(SedPreTrainedModel):
     def output_size(self) -> int:
         return self.config.hidden_size
 
-    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
     def select(self, normalised: torch.Tensor) -> torch.Tensor:
         """The output sequence from the normalised tokens (all of them by default)."""
         return normalised
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BaseModelOutput | tuple:
-        """`last_hidden_state`: the encoder sequence [B, N, D] after the final LayerNorm; `hidden_states`: the
-        embeddings and every block's output (all tokens); `attentions` with eager attention."""
-        output_hidden_states, output_attentions, return_dict = output_flags(
-            self.config, output_hidden_states, output_attentions, return_dict
-        )
-        hidden = self.embed(input_values)
-        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
-        output = BaseModelOutput(last_hidden_state=self.select(self.layer_norm(hidden)), hidden_states=all_hidden,
-                                 attentions=all_attentions)
-        return output if return_dict else output.to_tuple()
+    def encoder_output(self, hidden: torch.Tensor, all_hidden: tuple | None, all_attentions: tuple | None):
+        return BaseModelOutput(last_hidden_state=self.select(self.layer_norm(hidden)), hidden_states=all_hidden,
+                               attentions=all_attentions)
 
 
 class SedForAudioFrameClassificationBase(FrameClassifierMixin, SedPreTrainedModel):

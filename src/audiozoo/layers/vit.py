@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig
+from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
@@ -87,6 +87,57 @@ def run_blocks(
         if output_attentions:
             all_attentions += (weights,)
     return hidden, all_hidden, all_attentions
+
+
+class ViTPreTrainedModel(PreTrainedModel):
+    """What the spectrogram ViTs' pretrained-model classes share (AST, EAT, the PretrainedSED encoders): audio
+    `input_values`, gradient checkpointing, SDPA and flash attention, pre-LN blocks kept whole on one device, and
+    timm's initialisation (`init_vit_weights`). Families set `config`, `base_model_prefix` and what differs."""
+
+    main_input_name = "input_values"
+    input_modalities = ("audio",)
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = False
+    _no_split_modules = ["PreNormBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """timm's ViT initialisation: truncated normal for linears, convolutions and learned tables."""
+        init_vit_weights(module, self.config.initializer_range)
+
+
+class ViTEncoderMixin:
+    """The forward of the spectrogram ViT encoders: `embed` (input -> tokens with positions; the input checks),
+    the blocks in `self.layers`, then `encoder_output` (the family's output from the last block's output). A
+    family whose encoding is not one pass over the blocks (M2D's chunks) overrides `encode`."""
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ):
+        """`hidden_states`: the embeddings and every block's output; `attentions` with eager attention only."""
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
+        )
+        output = self.encode(input_values, output_hidden_states, output_attentions)
+        return output if return_dict else output.to_tuple()
+
+    def encode(self, input_values: torch.Tensor, output_hidden_states: bool, output_attentions: bool):
+        hidden = self.embed(input_values)
+        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
+        return self.encoder_output(hidden, all_hidden, all_attentions)
+
+    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encoder_output(self, hidden: torch.Tensor, all_hidden: tuple | None, all_attentions: tuple | None):
+        raise NotImplementedError
 
 
 class PatchEmbedding(nn.Module):
