@@ -16,10 +16,11 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutput
 
 from .classifiers import FrameClassifierMixin
+from .sed_head import SedHeadConfigMixin, SedHeadSettings
 from .vit import PreNormBlock, ViTEncoderConfig, ViTEncoderMixin, ViTPreTrainedModel
 
 
-class SedEncoderConfig(ViTEncoderConfig):
+class SedEncoderConfig(SedHeadConfigMixin, ViTEncoderConfig):
     r"""Fields shared by the frame encoders' configs: the transformer's (`ViTEncoderConfig`; unused by
     frame-MobileNet) and
 
@@ -33,10 +34,9 @@ class SedEncoderConfig(ViTEncoderConfig):
     sed_head: dict | None = None
 
     @property
-    def frame_rate(self) -> float:
-        """Output frames per second of the frame classifier (25 = 40 ms frames for the released models)."""
-        head = self.sed_head or {}
-        return head.get("seq_len", 250) / head.get("window_seconds", 10.0)
+    def native_frame_rate(self) -> float:
+        """The prediction head's with its default settings (25 = 40 ms frames, as the released models)."""
+        return SedHeadSettings().frame_rate
 
 
 class SedPreTrainedModel(ViTPreTrainedModel):

@@ -15,6 +15,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .attention import eager_attention_forward
+from .sed_head import SedHeadConfigMixin
 
 
 class ViTEncoderConfig(PreTrainedConfig):
@@ -44,6 +45,40 @@ class ViTEncoderConfig(PreTrainedConfig):
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
             )
+
+
+class FilterbankViTConfig(SedHeadConfigMixin, ViTEncoderConfig):
+    r"""The fields AST and EAT share besides the transformer's: a fine-tuned head with its own LayerNorm, square
+    patches over a Kaldi filterbank of `max_length` frames, the front end, and the frame classifier's head.
+
+    Args:
+        classifier_layer_norm_eps: eps of the head's LayerNorm.
+        patch_size: square patch size.
+        max_length: input frames.
+        num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
+        sed_head: settings of the PretrainedSED prediction head for the frame classifier
+            (`audiozoo.layers.sed_head.SedHeadSettings`); None: the clip head applied per time step, one step every
+            `time_step_frames` filterbank frames.
+    """
+
+    classifier_layer_norm_eps: float = 1e-5
+    patch_size: int = 16
+    max_length: int = 1024
+    num_mel_bins: int = 128
+    sampling_rate: int = 16000
+    frame_shift_ms: float = 10.0
+    sed_head: dict | None = None
+
+    @property
+    def time_step_frames(self) -> int:
+        """Filterbank frames between the frame head's time steps: one patch (a family with a time stride of its own
+        overrides this)."""
+        return self.patch_size
+
+    @property
+    def native_frame_rate(self) -> float:
+        """Time steps per second of the frame head (one every `time_step_frames` filterbank frames)."""
+        return 1000.0 / (self.time_step_frames * self.frame_shift_ms)
 
 
 @torch.no_grad()

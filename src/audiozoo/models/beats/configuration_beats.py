@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
+from ...layers.sed_head import SedHeadConfigMixin
+
 # original cfg key -> field of BeatsConfig / BeatsTokenizerConfig
 ORIGINAL_FIELD_NAMES: dict[str, str] = {
     "input_patch_size": "patch_size",
@@ -42,7 +44,7 @@ ORIGINAL_FIELD_NAMES: dict[str, str] = {
 SUPPORTED_ACTIVATIONS = ("gelu", "relu", "tanh", "linear")
 
 
-class BeatsConfig(PreTrainedConfig):
+class BeatsConfig(SedHeadConfigMixin, PreTrainedConfig):
     r"""Configuration of [`BeatsModel`], [`BeatsForAudioClassification`] and [`BeatsForAudioFrameClassification`].
 
     Args:
@@ -141,10 +143,8 @@ class BeatsConfig(PreTrainedConfig):
         return self.num_mel_bins // self.patch_size
 
     @property
-    def frame_rate(self) -> float:
-        """Time steps per second of the frame head: one step = `patch_size` filterbank frames."""
-        if self.sed_head is not None:  # the PretrainedSED head's frames
-            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
+    def native_frame_rate(self) -> float:
+        """Time steps per second of the per-patch frame head: one step = `patch_size` filterbank frames."""
         return 1000.0 / (self.patch_size * self.frame_shift_ms)
 
     @property
