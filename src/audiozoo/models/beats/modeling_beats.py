@@ -23,6 +23,7 @@ from ...layers.attention import eager_attention_forward
 from ...layers.classifiers import ClipClassifierMixin, FrameClassifierMixin
 from ...layers.heads import AudioClassifierOutput, AudioFrameClassifierOutput, time_major_patches_to_frames
 from ...layers.masking import reduce_valid_mask_by_chunks
+from ...layers.vit import output_flags
 from .configuration_beats import BeatsConfig, BeatsTokenizerConfig
 
 
@@ -367,7 +368,34 @@ class BeatsPreTrainedModel(PreTrainedModel):
             init.zeros_(module.usage_count)
 
 
-class BeatsModel(BeatsPreTrainedModel):
+class _BeatsEncoderForward:
+    """The forward of the models that return the encoder's outputs (the encoder, the tokenizer): `encode` does the
+    work."""
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ):
+        """
+        Args:
+            input_values: [B, T, num_mel_bins] normalised filterbank.
+            attention_mask: [B, T] frame mask, 1 on frames computed from real audio, reduced to patches
+                by `config.padding_mask_rule` (by default as the original: a patch is padding only if all of
+                its chunk of frames is).
+        """
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
+        )
+        output = self.encode(input_values, attention_mask, output_hidden_states, output_attentions)
+        return output if return_dict else output.to_tuple()
+
+
+class BeatsModel(_BeatsEncoderForward, BeatsPreTrainedModel):
     """The BEATs encoder: filterbank -> time-major patch tokens [B, P, C]."""
 
     def __init__(self, config: BeatsConfig):
@@ -409,38 +437,19 @@ class BeatsModel(BeatsPreTrainedModel):
         valid_steps = frame_mask[:, : steps * size].reshape(frame_mask.shape[0], steps, size).all(dim=-1)
         return valid_steps.repeat_interleave(bands, dim=1)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BeatsModelOutput | tuple:
-        """
-        Args:
-            input_values: [B, T, num_mel_bins] normalised filterbank.
-            attention_mask: [B, T] frame mask, 1 on frames computed from real audio, reduced to patches
-                by `config.padding_mask_rule` (by default as the original: a patch is padding only if all of
-                its chunk of frames is).
-        """
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+    def encode(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None, output_hidden_states: bool,
+        output_attentions: bool,
+    ) -> BeatsModelOutput:
         self._check_input(input_values, attention_mask)
-
         tokens = self.patch_embedding(input_values)
         valid_mask = None
         if attention_mask is not None:
             valid_mask = self.patch_mask(attention_mask.bool(), tokens.shape[1])
         last, hidden_states, attentions = self.encoder(tokens, valid_mask, output_hidden_states, output_attentions)
-        output = BeatsModelOutput(
+        return BeatsModelOutput(
             last_hidden_state=last, attention_mask=valid_mask, hidden_states=hidden_states, attentions=attentions
         )
-        return output if return_dict else output.to_tuple()
 
 
 def pool_patch_logits(patch_logits: torch.Tensor, valid_mask: torch.Tensor | None) -> torch.Tensor:
@@ -563,7 +572,7 @@ class BeatsVectorQuantizer(nn.Module):
         return ids.view(normalised.shape[:-1]), codebook[ids].view(normalised.shape)
 
 
-class BeatsTokenizerModel(BeatsPreTrainedModel):
+class BeatsTokenizerModel(_BeatsEncoderForward, BeatsPreTrainedModel):
     """BEATs acoustic tokenizer: encoder -> Linear/Tanh/Linear -> nearest codebook entry per patch."""
 
     config: BeatsTokenizerConfig
@@ -583,34 +592,14 @@ class BeatsTokenizerModel(BeatsPreTrainedModel):
         """Per-time-step encoder features, as [`BeatsModel.frame_features`]."""
         return self.beats.frame_features(encoded)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BeatsTokenizerOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self.beats(
-            input_values,
-            attention_mask=attention_mask,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-            return_dict=True,
-        )
+    def encode(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None, output_hidden_states: bool,
+        output_attentions: bool,
+    ) -> BeatsTokenizerOutput:
+        encoded = self.beats(input_values, attention_mask, output_hidden_states, output_attentions, return_dict=True)
         quantizer_input = self.quantizer_projection(encoded.last_hidden_state)
         codebook_ids, _ = self.quantizer(quantizer_input)
-        output = BeatsTokenizerOutput(
-            codebook_ids=codebook_ids,
-            quantizer_input=quantizer_input,
-            last_hidden_state=encoded.last_hidden_state,
-            attention_mask=encoded.attention_mask,
-            hidden_states=encoded.hidden_states,
-            attentions=encoded.attentions,
-        )
-        return output if return_dict else output.to_tuple()
+        return BeatsTokenizerOutput(codebook_ids=codebook_ids, quantizer_input=quantizer_input, **encoded)
 
 
 __all__ = [
