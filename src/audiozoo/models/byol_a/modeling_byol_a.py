@@ -158,6 +158,8 @@ class ByolAModel(ByolAPreTrainedModel):
 
 
 class _ByolALinearClassifier:
+    """One Linear layer on the embedding (`pooler_output`) and on every frame of `last_hidden_state`."""
+
     encoder_class = ByolAModel
 
     def _init_classifier(self, config: ByolAConfig) -> None:
