@@ -20,7 +20,7 @@ from transformers import (
 from audiozoo import AstConfig, AstFeatureExtractor, AstForAudioClassification, AstModel
 from audiozoo.conversion.ast import convert_ast_checkpoint, read_ast_state_dict, strides_from_filename
 from audiozoo.conversion.common import CheckpointError
-from audiozoo.vit import regrid_position_table
+from audiozoo.layers.vit import regrid_position_table
 
 from conftest import REPO, ast_options, load_case
 

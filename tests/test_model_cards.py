@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from audiozoo import BeatsConfig
-from audiozoo.model_cards import BEATS_RELEASES, RELEASES, find_release, render_model_card
+from audiozoo.hub.model_cards import BEATS_RELEASES, RELEASES, find_release, render_model_card
 
 from conftest import REPO
 

@@ -21,12 +21,14 @@ from audiozoo.models.beats import (
 from audiozoo.training.pretrain_beats import (
     BeatsPretrainingModel,
     PretrainBeatsArgs,
-    TrainTokenizerArgs,
-    ema_update_codebook_,
     encode_kept_patches,
     kept_patch_count,
     random_patch_split,
     run_pretrain_beats,
+)
+from audiozoo.training.pretrain_beats_tokenizer import (
+    TrainTokenizerArgs,
+    ema_update_codebook_,
     run_train_tokenizer,
     spherical_kmeans,
 )

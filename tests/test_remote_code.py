@@ -12,7 +12,7 @@ import pytest
 import torch
 from transformers import AutoFeatureExtractor, AutoModel, AutoModelForAudioClassification
 
-from audiozoo.hub_export import flatten_imports
+from audiozoo.hub.remote_code import flatten_imports
 
 from conftest import EXAMPLE_CLIP
 

@@ -12,7 +12,7 @@ from transformers import AutoModelForAudioFrameClassification
 import audiozoo
 from audiozoo.conversion.common import CheckpointError
 from audiozoo.conversion.pretrained_sed import convert_pretrained_sed_checkpoint
-from audiozoo.sed_head import SedHeadSettings, SedPredictionHead, resample_sequence
+from audiozoo.layers.sed_head import SedHeadSettings, SedPredictionHead, resample_sequence
 from conftest import PARITY, load_case
 
 SMALL_VIT = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)

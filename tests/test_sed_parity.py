@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioFrameClassification
 
-from audiozoo.sed_head import resample_sequence
+from audiozoo.layers.sed_head import resample_sequence
 
 from conftest import load_case
 

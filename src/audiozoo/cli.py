@@ -25,6 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .conversion.arguments import CONVERSION_COMMANDS, conversion_options
+from .families import CONVERSIONS
+from .training.options import FinetuneArgs, add_distill_arguments, add_finetune_arguments
+
 
 # `audiozoo pretrain <recipe>`: (recipe, module in audiozoo.training, argument adder, entry point, help)
 PRETRAIN_RECIPES = [
@@ -34,7 +38,7 @@ PRETRAIN_RECIPES = [
      "BYOL-A (v1/v2 augmentation chains, projector/predictor, EMA target) on unlabelled audio"),
     ("beats", "pretrain_beats", "add_arguments", "main",
      "BEATs masked patch prediction of frozen-tokenizer labels (random projection for iteration 1)"),
-    ("beats_tokenizer", "pretrain_beats", "add_tokenizer_arguments", "main_tokenizer",
+    ("beats_tokenizer", "pretrain_beats_tokenizer", "add_tokenizer_arguments", "main_tokenizer",
      "BEATs acoustic tokenizer trained by distillation from a BEATs teacher"),
 ]
 
@@ -72,7 +76,7 @@ def classify(args: argparse.Namespace) -> int:
 def embed(args: argparse.Namespace) -> int:
     """Write clip embeddings [N, C] (the model's pooled output, else the mean of its valid tokens) or per-file
     frame embeddings [T, C] (the model's per-time-step features)."""
-    from .embeddings import embed_audio, load_encoder
+    from .inference.embeddings import embed_audio, load_encoder
 
     output = Path(args.output)
     if output.suffix not in (".npy", ".safetensors"):
@@ -170,7 +174,7 @@ def detect(args: argparse.Namespace) -> int:
 
 def finetune(args: argparse.Namespace) -> int:
     """Supervised training of any model of the package (see audiozoo.training.finetune)."""
-    from .training.finetune import FinetuneArgs, run_finetune
+    from .training.finetune import run_finetune
 
     values = {key: value for key, value in vars(args).items() if key in FinetuneArgs.__dataclass_fields__}
     result = run_finetune(FinetuneArgs(**values))
@@ -181,36 +185,11 @@ def finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
-    from .training.finetune import FinetuneArgs
+def distill(args: argparse.Namespace) -> int:
+    """Knowledge distillation of a frame classifier (see audiozoo.training.distill)."""
+    from .training.distill import main
 
-    defaults = FinetuneArgs(data="", output_dir="")
-    parser.add_argument("--data", required=True, help="CSV/TSV manifest (file,label[;label2][,split][,group]), a "
-                        "datasets folder (save_to_disk; audio read undecoded) or a folder with one sub-folder per label")
-    parser.add_argument("--output_dir", required=True)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="converted model folder or Hub id to start from")
-    source.add_argument("--config", help="config.json of a new model (training from scratch)")
-    parser.add_argument("--task", choices=("single", "multi", "frame"), default=None,
-                        help="default: frame with --events, multi if a clip has several labels, else single")
-    parser.add_argument("--events", default=None, help="events TSV (filename, onset, offset, event_label): frame targets")
-    parser.add_argument("--labels", default=None, help="class list, one per line (default: the data's labels)")
-    for name, kind in (("clip_seconds", float), ("epochs", int), ("max_steps", int), ("batch_size", int), ("lr", float),
-                       ("weight_decay", float), ("layer_decay", float), ("warmup_steps", int),
-                       ("gradient_accumulation_steps", int), ("mixup_alpha", float), ("gain_db", float),
-                       ("time_masks", int), ("time_mask_width", int), ("frequency_masks", int),
-                       ("frequency_mask_width", int), ("patience", int), ("checkpoint_every", int), ("seed", int)):
-        parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name))
-    parser.add_argument("--scheduler", choices=("cosine", "constant", "step"), default=defaults.scheduler)
-    parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
-    parser.add_argument("--roll", action="store_true", help="random circular shifts of the waveform")
-    parser.add_argument("--balanced_sampler", action="store_true", help="class-balanced sampling (multi-label)")
-    parser.add_argument("--early_stop_metric", default=None, help="default: accuracy / mAP / frame_micro_f1")
-    parser.add_argument("--resume", default=None, help="a checkpoint folder, or 'latest' in OUTPUT_DIR/checkpoints")
-    parser.add_argument("--resample", action="store_true", help="resample files at other rates (soxr) instead of "
-                        "refusing them")
-    parser.add_argument("--cpu", action="store_true")
-    parser.add_argument("--log_with", default=None, help="an accelerate tracker (tensorboard, wandb, ...)")
+    return main(args)
 
 
 def probe(args: argparse.Namespace) -> int:
@@ -227,129 +206,12 @@ def probe(args: argparse.Namespace) -> int:
 
 
 def convert(args: argparse.Namespace) -> int:
-    """Dispatch to the family's conversion (same arguments as conversion_scripts/convert_<family>_original_to_hf.py)."""
-    if args.family == "beats":
-        from .conversion.beats import convert_and_save
-
-        out = convert_and_save(
-            args.checkpoint_path,
-            args.pytorch_dump_folder_path,
-            push_to_hub=args.push_to_hub,
-            fold_weight_norm=args.fold_weight_norm,
-        )
-        print(f"converted {args.checkpoint_path} -> {out}")
-        return 0
-    if args.family == "ast":
-        from .conversion.ast import convert_and_save as convert_ast
-
-        out = convert_ast(
-            args.checkpoint_path,
-            args.pytorch_dump_folder_path,
-            push_to_hub=args.push_to_hub,
-            dataset=args.dataset,
-            frequency_stride=args.fstride,
-            time_stride=args.tstride,
-            max_length=args.max_length,
-            num_attention_heads=args.num_attention_heads,
-            target_max_length=args.target_max_length,
-        )
-        print(f"converted {args.checkpoint_path} -> {out}")
-        return 0
-    if args.family == "eat":
-        from .conversion.eat import convert_and_save as convert_eat
-
-        out = convert_eat(
-            args.checkpoint_path,
-            args.pytorch_dump_folder_path,
-            push_to_hub=args.push_to_hub,
-            dataset=args.dataset,
-            max_length=args.max_length,
-        )
-        print(f"converted {args.checkpoint_path} -> {out}")
-        return 0
-    if args.family == "byol_a":
-        from .conversion.byol_a import convert_and_save as convert_byol_a
-
-        stats = args.norm_stats
-        if stats is not None and len(stats) == 2:
-            stats = (float(stats[0]), float(stats[1]))
-        elif stats is not None:
-            stats = stats[0]
-        out = convert_byol_a(args.checkpoint_path, args.pytorch_dump_folder_path, push_to_hub=args.push_to_hub,
-                             norm_stats=stats)
-        print(f"converted {args.checkpoint_path} -> {out}")
-        return 0
-    if args.family == "pretrained_sed":
-        from .conversion.pretrained_sed import convert_and_save as convert_sed
-
-        labels = None
-        if args.labels:
-            labels = [line.strip() for line in Path(args.labels).read_text(encoding="utf-8").splitlines() if line.strip()]
-        out = convert_sed(args.checkpoint_path, args.pytorch_dump_folder_path, args.model_name,
-                          push_to_hub=args.push_to_hub, num_labels=args.num_labels, labels=labels,
-                          head_type=args.head_type, num_attention_heads=args.num_attention_heads,
-                          width_mult=args.width_mult)
-        print(f"converted {args.checkpoint_path} -> {out}")
-        return 0
-    raise SystemExit(f"unknown family {args.family!r}")
-
-
-def add_pretrained_sed_conversion_arguments(parser: argparse.ArgumentParser) -> None:
-    from .conversion.pretrained_sed import MODEL_NAMES
-
-    parser.add_argument("--checkpoint_path", required=True,
-                        help="released <Model>_{strong_1,weak,ssl}.pt or frame_mn{06,10}_strong_1.pt")
-    parser.add_argument("--model_name", required=True, choices=MODEL_NAMES, help="which model the file holds")
-    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
-    parser.add_argument("--num_labels", type=int, default=None,
-                        help="classes of the frame head (default: the file's; 447 if it has no heads)")
-    parser.add_argument("--labels", default=None, help="text file with one class name per line")
-    parser.add_argument("--head_type", choices=("linear", "attention"), default="linear",
-                        help="head of the checkpoint (cannot be read from the weights; released files: linear)")
-    parser.add_argument("--num_attention_heads", type=int, default=None, help="default: hidden size / 64")
-    parser.add_argument("--width_mult", type=float, default=None, help="frame-MobileNet width (default: from shapes)")
-    parser.add_argument("--push_to_hub", default=None, help="also upload the folder to this Hub repo")
-
-
-def add_beats_conversion_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint_path", required=True, help="original BEATs / tokenizer .pt file")
-    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
-    parser.add_argument("--push_to_hub", default=None, help="also upload to this Hub repo id")
-    parser.add_argument(
-        "--fold_weight_norm", action="store_true", help="store the positional convolution as a plain weight"
-    )
-
-
-def add_ast_conversion_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint_path", required=True, help="original AST .pth (DataParallel state dict)")
-    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
-    parser.add_argument("--push_to_hub", default=None, help="also upload to this Hub repo id")
-    parser.add_argument("--dataset", choices=("audioset", "esc50", "speechcommands"), default="audioset",
-                        help="recipe: normalisation stats, input length and labels")
-    parser.add_argument("--fstride", type=int, default=None, help="frequency stride (default: from the file name)")
-    parser.add_argument("--tstride", type=int, default=None, help="time stride (default: from the file name)")
-    parser.add_argument("--max_length", type=int, default=None, help="input frames it was trained with")
-    parser.add_argument("--num_attention_heads", type=int, default=None, help="default hidden_size // 64")
-    parser.add_argument("--target_max_length", type=int, default=None,
-                        help="re-grid the position table for this many input frames")
-
-
-def add_eat_conversion_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint_path", required=True, help="original EAT fairseq .pt (pre-trained or fine-tuned)")
-    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
-    parser.add_argument("--push_to_hub", default=None, help="also upload to this Hub repo id")
-    parser.add_argument("--dataset", choices=("audioset", "esc50", "speechcommands"), default="audioset",
-                        help="normalisation statistics of the recipe")
-    parser.add_argument("--max_length", type=int, default=None,
-                        help="input frames (default: the checkpoint's target_length)")
-
-
-def add_byol_a_conversion_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint_path", required=True, help="BYOL-A v1/v2 .pth or a training checkpoint")
-    parser.add_argument("--pytorch_dump_folder_path", required=True, help="output folder")
-    parser.add_argument("--push_to_hub", default=None, help="also upload to this Hub repo id")
-    parser.add_argument("--norm_stats", nargs="+", default=None, metavar="MEAN STD | PRESET",
-                        help="log-mel mean and std of your dataset, or a preset name (v1_readme, v2_spcv2)")
+    """Convert an original checkpoint with the family's conversion module (`audiozoo.conversion.<family>`)."""
+    module = importlib.import_module(f".conversion.{args.family}", __package__)
+    options = conversion_options(args.family, args)
+    out = module.convert_and_save(args.checkpoint_path, args.pytorch_dump_folder_path, **options)
+    print(f"converted {args.checkpoint_path} -> {out}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -384,11 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_finetune_arguments(finetune_parser)
     finetune_parser.set_defaults(handler=finetune)
 
-    from .training import distill as distill_module
-
     distill_parser = commands.add_parser("distill", help="knowledge distillation of a frame classifier (PretrainedSED)")
-    distill_module.add_arguments(distill_parser)
-    distill_parser.set_defaults(handler=distill_module.main)
+    add_distill_arguments(distill_parser)
+    distill_parser.set_defaults(handler=distill)
 
     pretrain_parser = commands.add_parser("pretrain", help="self-supervised pre-training of an encoder")
     recipes = pretrain_parser.add_subparsers(dest="recipe", required=True)
@@ -409,12 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert_parser = commands.add_parser("convert", help="convert an original checkpoint")
     families = convert_parser.add_subparsers(dest="family", required=True)
-    add_beats_conversion_arguments(families.add_parser("beats", help="BEATs, fine-tuned BEATs or a BEATs tokenizer"))
-    add_ast_conversion_arguments(families.add_parser("ast", help="Audio Spectrogram Transformer (.pth)"))
-    add_eat_conversion_arguments(families.add_parser("eat", help="EAT (fairseq checkpoint, no fairseq needed)"))
-    add_byol_a_conversion_arguments(families.add_parser("byol_a", help="BYOL-A v1 or v2 encoder"))
-    add_pretrained_sed_conversion_arguments(families.add_parser(
-        "pretrained_sed", help="PretrainedSED frame models (BEATs, ATST-F, fpasst, ASIT, M2D, frame_mn06/10)"))
+    for family in CONVERSIONS:
+        text, add_arguments = CONVERSION_COMMANDS[family]
+        add_arguments(families.add_parser(family, help=text))
     convert_parser.set_defaults(handler=convert)
     return parser
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from ..labels import dataset_labels
+from ..data.labels import dataset_labels
 from ..models.ast import AST_PRESETS, AstConfig, AstFeatureExtractor, AstForAudioClassification
-from ..vit import regrid_position_table
+from ..layers.vit import regrid_position_table
 from .common import (
     CheckpointError,
     load_state_dict_strictly,
@@ -163,11 +163,9 @@ def regrid_input_length(model: AstForAudioClassification, max_length: int) -> As
     return resized.eval()
 
 
-def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, *, push_to_hub: str | None = None, **options):
+def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, *, push_to_hub: str | None = None,
+                     **options) -> Path:
     """Convert, then write the folder (weights, config, preprocessor config, card, remote code) and verify it."""
-    from ..model_cards import find_release, render_model_card
-    from .output import save_converted
+    from .output import convert_and_save_with
 
-    model, feature_extractor = convert_ast_checkpoint(checkpoint_path, **options)
-    card = render_model_card(find_release(Path(checkpoint_path).name), model.config)
-    return save_converted(model, feature_extractor, output_dir, family="ast", card=card, push_to_hub=push_to_hub)
+    return convert_and_save_with(convert_ast_checkpoint, checkpoint_path, output_dir, push_to_hub=push_to_hub, **options)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..labels import names_for_mids
+from ..data.labels import names_for_mids
 from ..models.beats import (
     BeatsTokenizerModel,
     BeatsConfig,
@@ -219,17 +219,9 @@ def convert_beats_checkpoint(
     return model.eval(), feature_extractor
 
 
-def convert_and_save(
-    checkpoint_path: str | Path,
-    output_dir: str | Path,
-    *,
-    push_to_hub: str | None = None,
-    fold_weight_norm: bool = False,
-) -> Path:
+def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, *, push_to_hub: str | None = None,
+                     **options) -> Path:
     """Convert and write the folder (weights, configs, model card, remote code), verified by reloading it."""
-    from ..model_cards import find_release, render_model_card
-    from .output import save_converted
+    from .output import convert_and_save_with
 
-    model, feature_extractor = convert_beats_checkpoint(checkpoint_path, fold_weight_norm=fold_weight_norm)
-    card = render_model_card(find_release(Path(checkpoint_path).name), model.config)
-    return save_converted(model, feature_extractor, output_dir, family="beats", card=card, push_to_hub=push_to_hub)
+    return convert_and_save_with(convert_beats_checkpoint, checkpoint_path, output_dir, push_to_hub=push_to_hub, **options)

@@ -97,11 +97,9 @@ def convert_byol_a_checkpoint(
     return model.eval(), ByolAFeatureExtractor.for_version(version, **overrides)
 
 
-def convert_and_save(checkpoint_path, output_dir, *, push_to_hub: str | None = None, **options):
+def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, *, push_to_hub: str | None = None,
+                     **options) -> Path:
     """Convert, then write the folder (weights, configs, model card, remote code) and verify that it reloads."""
-    from ..model_cards import find_release, render_model_card
-    from .output import save_converted
+    from .output import convert_and_save_with
 
-    model, feature_extractor = convert_byol_a_checkpoint(checkpoint_path, **options)
-    card = render_model_card(find_release(Path(checkpoint_path).name), model.config)
-    return save_converted(model, feature_extractor, output_dir, family="byol_a", card=card, push_to_hub=push_to_hub)
+    return convert_and_save_with(convert_byol_a_checkpoint, checkpoint_path, output_dir, push_to_hub=push_to_hub, **options)

@@ -83,7 +83,7 @@ def timm_qkv_pattern(prefix: str) -> str:
 
 def split_timm_qkv(state_dict: dict[str, torch.Tensor], prefix: str, target: str, hidden_size: int) -> dict:
     """timm's fused `{prefix}blocks.N.attn.qkv` -> separate `{target}.layers.N.attention.{q,k,v}_proj`."""
-    from ..vit import split_fused_qkv
+    from ..layers.vit import split_fused_qkv
 
     split = {}
     for key, tensor in state_dict.items():

@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 
 
-from ..labels import audioset_mid_to_name
+from ..data.labels import audioset_mid_to_name
 from ..models.eat import EAT_PRESETS, EatConfig, EatFeatureExtractor, EatForAudioClassification, EatModel
-from ..vit import split_fused_qkv
+from ..layers.vit import split_fused_qkv
 from .common import CheckpointError, load_state_dict_strictly, rename_keys
 from .fairseq import load_fairseq_checkpoint
 
@@ -138,11 +138,9 @@ def _labels(task_state: dict, num_labels: int) -> dict:
     }
 
 
-def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, *, push_to_hub: str | None = None, **options):
+def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, *, push_to_hub: str | None = None,
+                     **options) -> Path:
     """Convert, then write the folder (weights, configs, remote code) and verify that it reloads."""
-    from ..model_cards import find_release, render_model_card
-    from .output import save_converted
+    from .output import convert_and_save_with
 
-    model, feature_extractor = convert_eat_checkpoint(checkpoint_path, **options)
-    card = render_model_card(find_release(Path(checkpoint_path).name), model.config)
-    return save_converted(model, feature_extractor, output_dir, family="eat", card=card, push_to_hub=push_to_hub)
+    return convert_and_save_with(convert_eat_checkpoint, checkpoint_path, output_dir, push_to_hub=push_to_hub, **options)

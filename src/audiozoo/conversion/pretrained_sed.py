@@ -22,8 +22,9 @@ from pathlib import Path
 
 import torch
 
-from ..labels import dataset_labels
-from ..sed_head import SedHeadSettings
+from ..data.labels import dataset_labels
+from ..layers.sed_head import SedHeadSettings
+from .arguments import SED_MODEL_NAMES as MODEL_NAMES
 from .common import (
     CheckpointError,
     load_state_dict_strictly,
@@ -36,8 +37,8 @@ from .common import (
 
 logger = logging.getLogger(__name__)
 
-MODEL_NAMES = ("BEATs", "ATST-F", "fpasst", "ASIT", "M2D", "frame_mn06", "frame_mn10")
 RELEASE_URL = "https://github.com/fschmid56/PretrainedSED/releases/download/v0.0.1/{name}.pt"
+
 
 @dataclass
 class SedFamily:
@@ -372,13 +373,11 @@ def _normalise_prefixes(state_dict: dict, family_key: str) -> dict:
 
 def convert_and_save(checkpoint_path: str | Path, output_dir: str | Path, model_name: str, *,
                      push_to_hub: str | None = None, **options) -> Path:
-    from ..model_cards import card_for_conversion
-    from .output import save_converted
+    """Convert a released PretrainedSED file (`model_name` says which model it holds) and write the folder."""
+    from .output import convert_and_save_with
 
-    model, feature_extractor = convert_pretrained_sed_checkpoint(checkpoint_path, model_name, **options)
-    family = model.config.model_type.removeprefix("audiozoo-").replace("-", "_")
-    card = card_for_conversion(Path(checkpoint_path).name, model.config)
-    return save_converted(model, feature_extractor, output_dir, family=family, card=card, push_to_hub=push_to_hub)
+    return convert_and_save_with(convert_pretrained_sed_checkpoint, checkpoint_path, output_dir, push_to_hub=push_to_hub, model_name=model_name,
+                                 **options)
 
 
 __all__ = ["MODEL_NAMES", "RELEASE_URL", "convert_and_save", "convert_pretrained_sed_checkpoint", "read_sed_state_dict"]

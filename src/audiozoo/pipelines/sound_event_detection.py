@@ -19,7 +19,7 @@ from transformers import Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from ..sed.postprocessing import median_filter_probabilities, probabilities_to_events
-from ..sed_head import SedHeadSettings
+from ..layers.sed_head import SedHeadSettings
 from .audio_input import decode_audio_input
 
 

@@ -18,6 +18,7 @@ from transformers.models.auto.feature_extraction_auto import FEATURE_EXTRACTOR_M
 from .augment import spec_augment
 from .data import Example
 from .manifest import ManifestRow, assign_splits
+from .options import RunOptions
 
 logger = logging.getLogger(__name__)
 
@@ -75,21 +76,6 @@ def make_accelerator(output_dir: str | Path, mixed_precision: str = "no", gradie
         # layerdrop skips whole layers: DDP must then tolerate parameters without gradients
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)] if find_unused_parameters else None,
     )
-
-
-@dataclass(kw_only=True)
-class RunOptions:
-    """Run settings every loop shares (keyword-only, so each loop's own fields keep their order)."""
-
-    gradient_accumulation_steps: int = 1
-    mixed_precision: str = "no"  # no | fp16 | bf16
-    checkpoint_every: int = 0  # optimiser steps between checkpoints (0: every epoch)
-    resume: str | None = None  # a checkpoint folder or "latest"
-    stop_after_steps: int | None = None  # end the run after this many steps (after checkpointing): for tests
-    resample: bool = False  # resample files at other rates instead of refusing them
-    seed: int = 42
-    cpu: bool = False
-    log_with: str | None = None  # an accelerate tracker
 
 
 @dataclass

@@ -11,21 +11,14 @@ frame F1 and PSDS1 (`audiozoo.sed.psds1`, DCASE scenario 1). Everything else is 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import AutoFeatureExtractor, AutoModelForAudioFrameClassification
 
-from .finetune import FinetuneArgs, FinetuneResult, run_finetune
-
-
-@dataclass
-class DistillArgs(FinetuneArgs):
-    pseudo_labels: str | None = None  # HDF5: filenames + strong_logits [N, C, T]
-    teachers: tuple[str, ...] = ()  # or teacher model folders, run online
-    distillation_loss_weight: float = 0.9
+from .finetune import FinetuneResult, run_finetune
+from .options import DistillArgs, add_distill_arguments
 
 
 class PseudoLabelTeacher:
@@ -113,16 +106,6 @@ def run_distill(args: DistillArgs) -> FinetuneResult:
     return run_finetune(args, teacher=teacher_factory, distillation_loss_weight=args.distillation_loss_weight)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..cli import add_finetune_arguments
-
-    add_finetune_arguments(parser)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--pseudo_labels", help="HDF5 with filenames and strong_logits [N, C, T] (float16)")
-    source.add_argument("--teachers", nargs="+", help="teacher frame-classifier folders, run online and averaged")
-    parser.add_argument("--distillation_loss_weight", type=float, default=0.9)
-
-
 def main(args: argparse.Namespace) -> int:
     values = {key: value for key, value in vars(args).items() if key in DistillArgs.__dataclass_fields__}
     values["teachers"] = tuple(values.get("teachers") or ())
@@ -132,4 +115,4 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["DistillArgs", "ModelTeacher", "PseudoLabelTeacher", "add_arguments", "main", "run_distill"]
+__all__ = ["DistillArgs", "ModelTeacher", "PseudoLabelTeacher", "add_distill_arguments", "main", "run_distill"]

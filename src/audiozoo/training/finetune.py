@@ -7,27 +7,24 @@ evaluation, early stopping and checkpoints -> the best model saved as a ready-to
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate.utils import set_seed
-from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor, AutoModelForAudioClassification, AutoModelForAudioFrameClassification
 
+from . import loop
 from .augment import mixup, random_gain, random_roll
 from .common import (
-    RunOptions,
     TrainingState,
     augment_features,
     compute_features,
     default_feature_extractor,
-    latest_checkpoint,
     load_config,
     make_accelerator,
     split_examples,
@@ -40,43 +37,12 @@ from .data import (
     load_example_audio,
     read_events_table,
 )
+from .options import FinetuneArgs
 from .metrics import accuracy, frame_f1, multilabel_metrics
 from .optim import build_scheduler, parameter_groups
 from .sampling import balanced_sampler
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FinetuneArgs(RunOptions):
-    """Everything a fine-tuning run needs; the CLI fills it from its flags."""
-
-    data: str  # CSV/TSV manifest or a folder with one sub-folder per label
-    output_dir: str
-    model: str | None = None  # converted folder / Hub id to start from
-    config: str | None = None  # or a config.json to train from scratch
-    task: str | None = None  # single | multi | frame (default: multi if any clip has several labels, else single)
-    events: str | None = None  # events TSV (filename, onset, offset, event_label) for frame targets
-    labels: str | None = None  # text file, one class per line (default: the labels found in the data, sorted)
-    clip_seconds: float = 10.0
-    epochs: int = 10
-    max_steps: int | None = None
-    batch_size: int = 16
-    lr: float = 1e-4
-    weight_decay: float = 0.01
-    layer_decay: float = 1.0
-    scheduler: str = "cosine"
-    warmup_steps: int = 0
-    mixup_alpha: float = 0.0
-    gain_db: float = 0.0
-    roll: bool = False
-    time_masks: int = 0
-    time_mask_width: int = 40
-    frequency_masks: int = 0
-    frequency_mask_width: int = 16
-    balanced_sampler: bool = False
-    early_stop_metric: str | None = None
-    patience: int = 5
 
 
 @dataclass
@@ -240,30 +206,20 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
     if teacher is not None:
         teacher_fn = teacher(accelerator.unwrap_model(model), feature_extractor, labels, splits["train"],
                              accelerator.device)
-    if args.log_with:
-        accelerator.init_trackers("audiozoo-finetune", config={k: v for k, v in asdict(args).items() if v is not None})
+    loop.init_trackers(accelerator, "audiozoo-finetune", args)
 
     # 5. resume (mid-epoch: the batches already seen in the current epoch are skipped)
-    if args.resume:
-        checkpoint = latest_checkpoint(output_dir) if args.resume == "latest" else Path(args.resume)
-        accelerator.load_state(str(checkpoint))
-        accelerator.project_configuration.iteration = int(checkpoint.name.split("_")[-1]) + 1
-        accelerator.print(f"resumed from {checkpoint} at epoch {state.epoch}, step {state.step}")
+    loop.resume(accelerator, args, output_dir, state)
 
     metric = args.early_stop_metric or PRIMARY_METRIC[task]
     model_type = accelerator.unwrap_model(model).config.model_type
     best_dir = output_dir / "best"
     stop = False
     model.train()
-    progress = tqdm(total=total_steps if args.max_steps else steps_per_epoch * args.epochs, initial=state.step,
-                    desc="finetune", unit="step", disable=not accelerator.is_local_main_process)
+    progress = loop.progress_bar(accelerator, state, total_steps, "finetune")
     while state.epoch < args.epochs and not stop:
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(state.epoch)
         train_set.set_epoch(state.epoch)
-        loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch) if state.batches_in_epoch else train_loader
-        for batch in loader:
-            state.batches_in_epoch += 1
+        for batch in loop.epoch_batches(accelerator, train_loader, state):
             waveforms = batch["waveform"]
             if args.roll:
                 waveforms = random_roll(waveforms, batch["length"])
@@ -282,22 +238,14 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
                         soft = teacher_fn(batch, splits["train"]).to(output.logits.device).sigmoid()
                         distilled = torch.nn.functional.binary_cross_entropy_with_logits(output.logits.float(), soft)
                         loss = distillation_loss_weight * distilled + (1 - distillation_loss_weight) * loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
+                loop.backward_and_step(accelerator, model, loss, optimizer, scheduler, 1.0)
             if accelerator.sync_gradients:
                 state.step += 1
                 loss_value = float(accelerator.gather(loss.detach()).mean())
-                state.losses.append((state.step, loss_value))
-                progress.update(1)
-                progress.set_postfix(loss=f"{loss_value:.4f}", epoch=state.epoch)
-                accelerator.log({"train/loss": loss_value, "lr": scheduler.get_last_lr()[-1]}, step=state.step)
-                if args.checkpoint_every and state.step % args.checkpoint_every == 0:
-                    accelerator.save_state()
-                if args.stop_after_steps and state.step >= args.stop_after_steps:
+                loop.log_step(accelerator, state, progress, {"train/loss": loss_value},
+                              {"lr": scheduler.get_last_lr()[-1]})
+                loop.checkpoint_if_due(accelerator, state, args)
+                if loop.stop_requested(state, args):
                     stop = True
                     break
                 if args.max_steps and state.step >= args.max_steps:
@@ -312,13 +260,10 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
         improved = state.best_metric is None or scores[metric] > state.best_metric
         if improved:
             state.best_metric, state.best_epoch, state.epochs_without_improvement = scores[metric], state.epoch, 0
-            _save_model(accelerator, model, feature_extractor, best_dir)
+            loop.save_model_folder(accelerator, accelerator.unwrap_model(model), feature_extractor, best_dir)
         else:
             state.epochs_without_improvement += 1
-        state.epoch += 1
-        state.batches_in_epoch = 0
-        if not args.checkpoint_every:
-            accelerator.save_state()
+        loop.next_epoch(accelerator, state, args)
         if state.epochs_without_improvement >= args.patience:
             accelerator.print(f"early stop: no {metric} improvement for {args.patience} epochs")
             break
@@ -336,7 +281,7 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
     if best_dir.is_dir():
         accelerator.wait_for_everyone()
         best = type(accelerator.unwrap_model(model)).from_pretrained(best_dir).to(accelerator.device)
-        _save_model(accelerator, best, feature_extractor, output_dir)
+        loop.save_model_folder(accelerator, accelerator.unwrap_model(best), feature_extractor, output_dir)
         if splits["test"]:
             test_loader = accelerator.prepare(torch.utils.data.DataLoader(
                 dataset("test", False), batch_size=args.batch_size, generator=torch.Generator().manual_seed(args.seed)))
@@ -349,18 +294,9 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
     result = FinetuneResult(str(output_dir), state.best_epoch, state.best_metric, metric, test_scores, state.history,
                             state.losses, time.perf_counter() - started,
                             {split: len(members) for split, members in splits.items()})
-    if accelerator.is_main_process:
-        (output_dir / "results.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+    loop.write_results(accelerator, output_dir, result)
     accelerator.end_training()
     return result
-
-
-def _save_model(accelerator, model, feature_extractor, folder: Path) -> None:
-    accelerator.wait_for_everyone()
-    accelerator.unwrap_model(model).save_pretrained(folder, is_main_process=accelerator.is_main_process,
-                                                    save_function=accelerator.save)
-    if accelerator.is_main_process:
-        feature_extractor.save_pretrained(folder)
 
 
 def _table_row(row: dict, first: bool) -> str:

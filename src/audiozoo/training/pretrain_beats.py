@@ -1,5 +1,5 @@
-"""`audiozoo pretrain beats` and `audiozoo pretrain beats_tokenizer`: BEATs' iterative self-supervised training
-(Chen et al., "BEATs: Audio Pre-Training with Acoustic Tokenizers", ICML 2023) as two accelerate loops.
+"""`audiozoo pretrain beats`: BEATs' masked patch prediction (Chen et al., "BEATs: Audio Pre-Training with Acoustic
+Tokenizers", ICML 2023), one accelerate loop; its tokenizer is trained by `pretrain_beats_tokenizer`.
 
 The iterations: random-projection tokenizer -> `pretrain beats` (BEATs iter1) -> `pretrain beats_tokenizer` with
 that model as teacher (Tokenizer iter2) -> `pretrain beats --tokenizer` it (BEATs iter2) -> ...
@@ -14,25 +14,10 @@ Masked patch prediction (`run_pretrain_beats`), one step:
    the whole sequence and a linear classifier over the codebook; loss = cross-entropy on the masked patches.
 The student encoder is what gets saved (AutoModel loads it); the predictor lives in the checkpoints only.
 
-Tokenizer training (`run_train_tokenizer`), one step:
-1. the frozen teacher (a BEATs folder: an SSL model, or a fine-tuned one for "iter3+") encodes the clips; its
-   last-layer outputs [B, P, C] are the targets;
-2. the `BeatsTokenizerModel` encodes the same clips, projects every patch (Linear/Tanh/Linear) to
-   `codebook_dim`, l2-normalises it and takes its nearest codebook entry (cosine);
-3. straight-through estimation: the decoder input is z + sg(e - z), so gradients reach the encoder as if the
-   quantiser were the identity; the decoder (a Linear to the width, `decoder_layers` BEATs layers, a Linear to
-   the teacher's width) predicts the teacher outputs; loss = 1 - mean cosine similarity + `commitment_weight` *
-   mean squared error(z, sg(e));
-4. the codebook is not trained by gradients: after every forward, each used entry moves towards the
-   l2-normalised mean of the vectors assigned to it, e <- normalise(decay * e + (1 - decay) * mean), unused entries
-   stay (the released code's NormEMAVectorQuantizer); counts and sums are summed over processes.
-The tokenizer (encoder + projection + codebook) is saved; the decoder lives in the checkpoints only.
-
 The paper gives the scheme above (75 % masking, masked patches dropped from the encoder, label prediction with
-cross-entropy on masked patches; tokenizer = encoder + quantizer with l2-normalised EMA codebook, straight-through
-estimation, a small Transformer decoder, cosine similarity to the teacher's last layer; iteration 1 = random
-projection). The training code was never released, and the paper text could not be checked here, so every
-detail below is an assumption of this module (the quantizer details follow the released quantizer code):
+cross-entropy on masked patches; iteration 1 = random projection). The training code was never released, and the
+paper text could not be checked here, so every detail below is an assumption of this module (those it shares
+with tokenizer training, on initialisation, optimisation and data, are listed in `common_beats`):
 - masking: uniform random patches (no blocks), kept count round(P * (1 - mask_ratio)), one mask per clip;
 - kept patches keep their geometry: the convolutional positional embedding runs over the full-length sequence
   with the masked patches set to zero and the relative position bias uses the ORIGINAL patch indices, so the
@@ -45,70 +30,33 @@ detail below is an assumption of this module (the quantizer details follow the r
 - iteration-1 tokenizer: `tokenizers_beats.RandomProjectionTokenizer` (raw flattened patch of the normalised
   filterbank, Gaussian projection to `codebook_dim` 256 and 1024 Gaussian codes, both l2-normalised, seeded);
 - the student's layer-wise gradient decay (config, 0.6) and layerdrop (config, 0.05) apply as in the original
-  encoder code; a new encoder (and the predictor, tokenizer and decoder layers) get the original's deep-norm
-  initialisation (xavier-normal q/k gain 1, v/out/fc1/fc2 gain (8L)^(-1/4));
-- tokenizer: same architecture as the teacher unless a config is given, codebook 1024 x 256, decay 0.99,
-  commitment weight 1 (the released quantizer's beta), spherical k-means initialisation (10 iterations) of a
-  never-trained codebook on the first batch, as the released quantizer's `kmeans_init`; decoder of 3 layers;
-  `usage_count` holds the EMA of the per-entry counts (the original's `quantize.cluster_size`);
-- optimisation: AdamW betas (0.9, 0.98), weight decay 0.01 (not on biases / 1-D), cosine schedule after a
-  linear warm-up, gradient clipping at norm `max_grad_norm`, lr 5e-4; the paper's step counts and batch sizes
-  are the user's to set;
-- data: fixed-length waveform windows (`ClipDataset`: random crop of longer clips, zeros after shorter ones,
-  the zeros treated as audio as the original does without a padding mask).
+  encoder code; a new encoder and the predictor layers get the original's deep-norm initialisation.
 
-Multi-process: with layerdrop > 0 some layers get no gradient in a step, so DDP is told to look for unused
-parameters (`find_unused_parameters=True`). The teacher / tokenizer are never wrapped or sharded; the codebook EMA
-runs on whole tensors (not on FSDP / ZeRO-3 shards).
+Multi-process: layerdrop needs DDP's `find_unused_parameters=True` (see `common_beats`); the frozen tokenizer is
+never wrapped or sharded.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
-import json
-import math
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from accelerate.utils import broadcast, set_seed
+from accelerate.utils import set_seed
 from torch import nn
-from tqdm.auto import tqdm
-from transformers import AutoFeatureExtractor, AutoModel
-from transformers.modeling_outputs import ModelOutput
+from transformers import AutoFeatureExtractor
 
-from ..models.beats import (
-    BeatsConfig,
-    BeatsFeatureExtractor,
-    BeatsModel,
-    BeatsTokenizerConfig,
-    BeatsTokenizerModel,
-)
-from ..models.beats.modeling_beats import (
-    BeatsEncoder,
-    BeatsRelativePositionBias,
-    BeatsVectorQuantizer,
-)
-from .common import (
-    PretrainResult,
-    RunOptions,
-    TrainingState,
-    compute_features,
-    latest_checkpoint,
-    load_config,
-    make_accelerator,
-)
-from .data import ClipDataset, check_examples
-from .optim import build_scheduler, parameter_groups
-from .pretrain_eat import pretraining_examples
+from ..models.beats import BeatsConfig, BeatsFeatureExtractor, BeatsModel
+from ..models.beats.modeling_beats import BeatsRelativePositionBias
+from . import common_beats, loop
+from .common import PretrainResult, TrainingState, compute_features, load_config
+from .options import add_typed_flags, options_from, summary_line
 from .tokenizers_beats import (
     RANDOM_TOKENIZER_FILE,
     FrozenTokenizer,
-    autocast_off,
     load_frozen_tokenizer,
 )
 
@@ -117,7 +65,7 @@ from .tokenizers_beats import (
 
 
 @dataclass
-class PretrainBeatsArgs(RunOptions):
+class PretrainBeatsArgs(common_beats.BeatsRunOptions):
     """Everything a masked-patch-prediction run needs (per process: batch_size clips per micro-batch)."""
 
     data: str  # folder of audio files (any depth), CSV/TSV manifest (labels ignored) or datasets folder
@@ -131,51 +79,11 @@ class PretrainBeatsArgs(RunOptions):
     mask_ratio: float = 0.75
     predictor_layers: int = 3
     label_smoothing: float = 0.0
-    clip_seconds: float = 10.0
-    epochs: int = 10
-    max_steps: int | None = None
-    batch_size: int = 16
-    lr: float = 5e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 0
-    max_grad_norm: float = 1.0
-
-
-@dataclass
-class TrainTokenizerArgs(RunOptions):
-    """Everything a tokenizer-distillation run needs (per process: batch_size clips per micro-batch)."""
-
-    data: str  # as PretrainBeatsArgs.data
-    output_dir: str
-    teacher: str  # BEATs folder / Hub id (an SSL model or a fine-tuned one)
-    config: str | None = None  # config.json of a new tokenizer (model_type audiozoo-beats-tokenizer)
-    model: str | None = None  # or a tokenizer folder to continue from (neither: the teacher's architecture)
-    codebook_size: int | None = None  # new tokenizer only (None: the config's, else 1024)
-    codebook_dim: int | None = None  # new tokenizer only (None: the config's, else 256)
-    decoder_layers: int = 3
-    codebook_decay: float = 0.99
-    commitment_weight: float = 1.0
-    kmeans_iterations: int = 10
-    clip_seconds: float = 10.0
-    epochs: int = 10
-    max_steps: int | None = None
-    batch_size: int = 16
-    lr: float = 5e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 0
-    max_grad_norm: float = 1.0
 
 
 @dataclass
 class PretrainBeatsResult(PretrainResult):
     """Output folder, per-step losses, wall time, optimiser steps."""
-
-
-@dataclass
-class TrainTokenizerResult(PretrainResult):
-    """Output folder, per-step losses, wall time, optimiser steps, and the codebook entries in use."""
-
-    codes_used: int = 0  # codebook entries ever used (non-zero usage average) at the end
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -264,40 +172,6 @@ def encode_kept_patches(encoder: BeatsModel, input_values: torch.Tensor, keep_in
     return hidden
 
 
-@torch.no_grad()
-def deep_norm_init_(layers: nn.ModuleList) -> None:
-    """The original's deep-norm initialisation of new layers: xavier-normal q/k (gain 1), v/out/fc1/fc2 (gain
-    (8 L) ** -0.25)."""
-    gain = (8 * len(layers)) ** -0.25
-    for layer in layers:
-        attention, feed_forward = layer.attention, layer.feed_forward
-        for linear in (attention.q_proj, attention.k_proj):
-            nn.init.xavier_normal_(linear.weight, gain=1.0)
-        for linear in (attention.v_proj, attention.out_proj, feed_forward.fc1, feed_forward.fc2):
-            nn.init.xavier_normal_(linear.weight, gain=gain)
-
-
-def sub_encoder_config(config: BeatsConfig, num_layers: int) -> BeatsConfig:
-    """A copy of `config` for a small helper stack (predictor, decoder): `num_layers` layers, no layerdrop, no
-    gradient decay."""
-    if num_layers < 1:
-        raise ValueError(f"the predictor / decoder needs at least one layer, got {num_layers}")
-    copied = copy.deepcopy(config)
-    copied.num_hidden_layers = num_layers
-    copied.layerdrop = 0.0
-    copied.layer_wise_gradient_decay_ratio = 1.0
-    return copied
-
-
-def new_helper_stack(config: BeatsConfig, num_layers: int, init_weights: Callable[[nn.Module], None]) -> BeatsEncoder:
-    """A BEATs layer stack (positional convolution, relative bias, layers) initialised as a new model is."""
-    stack = BeatsEncoder(sub_encoder_config(config, num_layers))
-    stack.apply(init_weights)
-    if config.deep_norm:
-        deep_norm_init_(stack.layers)
-    return stack
-
-
 # --------------------------------------------------------------------------------------------------------------
 # masked patch prediction: student encoder + label predictor
 
@@ -307,7 +181,7 @@ class BeatsLabelPredictor(nn.Module):
 
     def __init__(self, encoder: BeatsModel, codebook_size: int, num_layers: int = 3):
         super().__init__()
-        self.encoder = new_helper_stack(encoder.config, num_layers, encoder._init_weights)
+        self.encoder = common_beats.new_helper_stack(encoder.config, num_layers, encoder._init_weights)
         self.classifier = nn.Linear(encoder.config.hidden_size, codebook_size)
         encoder._init_weights(self.classifier)
 
@@ -343,138 +217,12 @@ def masked_prediction_loss(logits: torch.Tensor, labels: torch.Tensor, mask_inde
 
 
 # --------------------------------------------------------------------------------------------------------------
-# tokenizer training: tokenizer + decoder, EMA codebook
-
-
-@dataclass
-class TokenizerTrainingOutput(ModelOutput):
-    """Tokenizer side of one distillation step.
-
-    Args:
-        predictions: [B, P, teacher width] the decoder's estimate of the teacher outputs.
-        quantizer_vectors: [B, P, D] l2-normalised projections z (with gradients).
-        quantized: [B, P, D] their nearest codebook entries e.
-        codebook_ids: [B, P] the entries' indices.
-    """
-
-    predictions: torch.FloatTensor | None = None
-    quantizer_vectors: torch.FloatTensor | None = None
-    quantized: torch.FloatTensor | None = None
-    codebook_ids: torch.LongTensor | None = None
-
-
-class TokenizerDecoder(nn.Module):
-    """Codebook vectors [B, P, D] -> Linear to the width -> BEATs layers -> Linear to the teacher's width."""
-
-    def __init__(self, tokenizer: BeatsTokenizerModel, num_layers: int, target_size: int):
-        super().__init__()
-        config = tokenizer.config
-        self.input_projection = nn.Linear(config.codebook_dim, config.hidden_size)
-        self.encoder = new_helper_stack(config, num_layers, tokenizer._init_weights)
-        self.output_projection = nn.Linear(config.hidden_size, target_size)
-        for linear in (self.input_projection, self.output_projection):
-            tokenizer._init_weights(linear)
-
-    def forward(self, quantized: torch.Tensor) -> torch.Tensor:
-        hidden, _, _ = self.encoder(self.input_projection(quantized))
-        return self.output_projection(hidden)
-
-
-class BeatsTokenizerTrainingModel(nn.Module):
-    """The trained side of tokenizer distillation: the `BeatsTokenizerModel` and its decoder."""
-
-    def __init__(self, tokenizer: BeatsTokenizerModel, target_size: int, decoder_layers: int = 3):
-        super().__init__()
-        self.tokenizer = tokenizer
-        self.decoder = TokenizerDecoder(tokenizer, decoder_layers, target_size)
-
-    def quantizer_vectors(self, input_values: torch.Tensor) -> torch.Tensor:
-        """[B, P, D] float32 l2-normalised projections of the tokenizer's encoder outputs."""
-        encoded = self.tokenizer.beats(input_values, return_dict=True).last_hidden_state
-        return F.normalize(self.tokenizer.quantizer_projection(encoded).float(), dim=-1)
-
-    def forward(self, input_values: torch.Tensor) -> TokenizerTrainingOutput:
-        vectors = self.quantizer_vectors(input_values)
-        with autocast_off(vectors.device):
-            ids, quantized = self.tokenizer.quantizer(vectors)
-        straight_through = vectors + (quantized - vectors).detach()
-        return TokenizerTrainingOutput(predictions=self.decoder(straight_through), quantizer_vectors=vectors,
-                                       quantized=quantized, codebook_ids=ids)
-
-
-def tokenizer_losses(output: TokenizerTrainingOutput, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(1 - mean cosine(prediction, teacher), mean squared error(z, sg(e)))."""
-    cosine = F.cosine_similarity(output.predictions.float(), targets.float(), dim=-1).mean()
-    commitment = F.mse_loss(output.quantizer_vectors, output.quantized.detach())
-    return 1.0 - cosine, commitment
-
-
-@torch.no_grad()
-def teacher_outputs(teacher: BeatsModel, input_values: torch.Tensor) -> torch.Tensor:
-    """[B, P, C] float32 last-layer outputs of the frozen teacher."""
-    return teacher(input_values, return_dict=True).last_hidden_state.float()
-
-
-@torch.no_grad()
-def spherical_kmeans(vectors: torch.Tensor, num_clusters: int, iterations: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(centres [K, D] unit-norm, counts [K]) of cosine k-means on unit vectors [N, D]; starts from random members
-    (with repetition when N < K); an empty cluster keeps its centre."""
-    count = vectors.shape[0]
-    picks = torch.randperm(count)[:num_clusters] if count >= num_clusters else torch.randint(0, count, (num_clusters,))
-    centres = vectors[picks.to(vectors.device)].clone()
-    counts = torch.zeros(num_clusters, device=vectors.device)
-    for _ in range(iterations):
-        ids = (vectors @ centres.t()).argmax(dim=1)
-        counts = torch.bincount(ids, minlength=num_clusters).float()
-        sums = torch.zeros_like(centres).index_add_(0, ids, vectors)
-        centres = torch.where((counts > 0)[:, None], F.normalize(sums, dim=-1), centres)
-    return centres, counts
-
-
-def codebook_is_untrained(quantizer: BeatsVectorQuantizer) -> bool:
-    """A codebook whose usage average is all zero was never trained (a new tokenizer): it gets a k-means start."""
-    return not bool(quantizer.usage_count.any())
-
-
-@torch.no_grad()
-def init_codebook_(quantizer: BeatsVectorQuantizer, vectors: torch.Tensor, iterations: int,
-                   share: Callable[[torch.Tensor], torch.Tensor] = lambda tensor: tensor) -> None:
-    """k-means start of the codebook on unit vectors [N, D]; `share` makes every process use the same result
-    (process 0's). The counts seed `ema_cluster_size` and `usage_count`, the centres `ema_embed_sum`."""
-    centres, counts = spherical_kmeans(vectors.float(), quantizer.codebook.shape[0], iterations)
-    centres, counts = share(centres), share(counts)
-    quantizer.codebook.copy_(centres)
-    quantizer.ema_embed_sum.copy_(centres)
-    quantizer.ema_cluster_size.copy_(counts)
-    quantizer.usage_count.copy_(counts)
-
-
-@torch.no_grad()
-def ema_update_codebook_(quantizer: BeatsVectorQuantizer, vectors: torch.Tensor, ids: torch.Tensor, decay: float,
-                         reduce: Callable[[torch.Tensor], torch.Tensor] = lambda tensor: tensor) -> None:
-    """Norm-EMA codebook step: e_k <- normalise(decay * e_k + (1 - decay) * normalise(mean of the z assigned to k))
-    for used entries; `usage_count` <- EMA of the counts. `reduce` sums counts and sums over processes."""
-    size, dim = quantizer.codebook.shape
-    flat, flat_ids = vectors.reshape(-1, dim).float(), ids.reshape(-1)
-    counts = reduce(torch.bincount(flat_ids, minlength=size).float())
-    sums = reduce(torch.zeros(size, dim, device=flat.device).index_add_(0, flat_ids, flat))
-    quantizer.usage_count.mul_(decay).add_(counts, alpha=1.0 - decay)
-    means = torch.where((counts > 0)[:, None], F.normalize(sums, dim=-1), quantizer.codebook)
-    quantizer.codebook.copy_(F.normalize(quantizer.codebook * decay + means * (1.0 - decay), dim=-1))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# building models and data
-
-
-def _check_source(config: str | None, model: str | None, what: str) -> None:
-    if config and model:
-        raise ValueError(f"give either config (a config.json for a new {what}) or model (a folder), not both")
+# building the student and its labeller
 
 
 def build_student(args: PretrainBeatsArgs) -> tuple[BeatsModel, BeatsFeatureExtractor]:
     """The student encoder and its front end: from a BEATs folder, or new from a config.json (deep-norm init)."""
-    _check_source(args.config, args.model, "encoder")
+    common_beats.check_source(args.config, args.model, "encoder")
     if not (args.config or args.model):
         raise ValueError("give config (a config.json for a new encoder) or model (a BEATs folder)")
     if args.model:
@@ -486,7 +234,7 @@ def build_student(args: PretrainBeatsArgs) -> tuple[BeatsModel, BeatsFeatureExtr
                          f"{config.model_type}")
     encoder = BeatsModel(config)
     if config.deep_norm:
-        deep_norm_init_(encoder.encoder.layers)
+        common_beats.deep_norm_init_(encoder.encoder.layers)
     return encoder, BeatsFeatureExtractor(sampling_rate=config.sampling_rate, num_mel_bins=config.num_mel_bins)
 
 
@@ -501,184 +249,8 @@ def build_patch_tokenizer(args: PretrainBeatsArgs, config: BeatsConfig) -> Froze
     return tokenizer
 
 
-def load_teacher(source: str) -> tuple[BeatsModel, BeatsFeatureExtractor]:
-    """The frozen teacher encoder (the encoder of a fine-tuned folder too) and its front end."""
-    teacher = AutoModel.from_pretrained(source, dtype=torch.float32)
-    if type(teacher) is not BeatsModel:
-        raise ValueError(f"{source}: the teacher must be a BEATs model folder, got {type(teacher).__name__}")
-    return teacher.eval().requires_grad_(False), AutoFeatureExtractor.from_pretrained(source)
-
-
-ARCHITECTURE_FIELDS = (
-    "patch_size", "patch_embed_dim", "patch_embed_bias", "hidden_size", "num_hidden_layers", "num_attention_heads",
-    "intermediate_size", "hidden_act", "layer_norm_first", "deep_norm", "num_conv_pos_embeddings",
-    "num_conv_pos_embedding_groups", "conv_pos_weight_norm", "relative_position_embedding", "num_buckets",
-    "max_distance", "gated_relative_position_bias", "layer_norm_eps", "num_mel_bins", "sampling_rate",
-    "frame_shift_ms",
-)
-
-
-def build_tokenizer(args: TrainTokenizerArgs, teacher: BeatsModel) -> BeatsTokenizerModel:
-    """A tokenizer folder to continue, or a new one from a config.json or from the teacher's architecture."""
-    _check_source(args.config, args.model, "tokenizer")
-    if args.model:
-        return BeatsTokenizerModel.from_pretrained(args.model, dtype=torch.float32)
-    if args.config:
-        config = load_config(args.config)
-        if type(config) is not BeatsTokenizerConfig:
-            raise ValueError(f"{args.config}: needs model_type {BeatsTokenizerConfig.model_type}, got "
-                             f"{config.model_type}")
-    else:
-        config = BeatsTokenizerConfig(**{name: getattr(teacher.config, name) for name in ARCHITECTURE_FIELDS})
-    if args.codebook_size is not None:
-        config.codebook_size = args.codebook_size
-    if args.codebook_dim is not None:
-        config.codebook_dim = args.codebook_dim
-    tokenizer = BeatsTokenizerModel(config)
-    if config.deep_norm:
-        deep_norm_init_(tokenizer.beats.encoder.layers)
-    return tokenizer
-
-
-def _num_patches(config: BeatsConfig, feature_extractor, clip_seconds: float) -> int:
-    """Patches of one clip window: (frames // p) * (mel // p), frames as the Kaldi filterbank counts them."""
-    rate = feature_extractor.sampling_rate
-    samples = round(clip_seconds * rate)
-    window = int(rate * feature_extractor.frame_length_ms / 1000)
-    shift = int(rate * feature_extractor.frame_shift_ms / 1000)
-    frames = 1 + (samples - window) // shift if samples >= window else 0
-    return (frames // config.patch_size) * (config.num_mel_bins // config.patch_size)
-
-
-def _check_common(args: PretrainBeatsArgs | TrainTokenizerArgs, config: BeatsConfig, feature_extractor) -> int:
-    """Settings that would fail mid-run fail now; returns the patches per clip."""
-    if args.mixed_precision not in ("no", "fp16", "bf16"):
-        raise ValueError(f"mixed_precision must be no, fp16 or bf16, got {args.mixed_precision!r}")
-    if feature_extractor.num_mel_bins != config.num_mel_bins:
-        raise ValueError(f"the feature extractor makes {feature_extractor.num_mel_bins} mel bins, the model expects "
-                         f"{config.num_mel_bins}")
-    patches = _num_patches(config, feature_extractor, args.clip_seconds)
-    if patches < 2:
-        raise ValueError(f"clip_seconds {args.clip_seconds} gives {patches} patch(es); use longer windows")
-    return patches
-
-
-def _clip_loader(args: PretrainBeatsArgs | TrainTokenizerArgs, sampling_rate: int) -> torch.utils.data.DataLoader:
-    """Shuffled fixed-length windows of the unlabelled clips, checked before anything runs. The loader has its own
-    generator: iterating never draws from the global one, whose (checkpointed) state the masks use."""
-    examples = pretraining_examples(args.data)
-    check_examples(examples, [], sampling_rate, args.resample)
-    dataset = ClipDataset(examples, [], sampling_rate, args.clip_seconds, task="multi", train=True)
-    return torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True,
-                                       drop_last=len(dataset) > args.batch_size,
-                                       generator=torch.Generator().manual_seed(args.seed))
-
-
-def _optimiser(model: nn.Module, args: PretrainBeatsArgs | TrainTokenizerArgs, batches_per_epoch: int):
-    """AdamW (betas 0.9/0.98, no decay on biases and 1-D tensors) and a warm-up + cosine schedule; total steps."""
-    steps_per_epoch = max(1, math.ceil(batches_per_epoch / args.gradient_accumulation_steps))
-    total_steps = args.max_steps or steps_per_epoch * args.epochs
-    optimizer = torch.optim.AdamW(parameter_groups(model, args.lr, args.weight_decay), lr=args.lr, betas=(0.9, 0.98))
-    return optimizer, build_scheduler(optimizer, "cosine", args.warmup_steps, total_steps), total_steps
-
-
 # --------------------------------------------------------------------------------------------------------------
-# the loop both runs share
-
-
-def _accelerator(args: PretrainBeatsArgs | TrainTokenizerArgs, output_dir: Path, layerdrop: float):
-    """The shared accelerator; with layerdrop, DDP must allow parameters without gradients in a step."""
-    return make_accelerator(output_dir, args.mixed_precision, args.gradient_accumulation_steps, args.log_with,
-                            args.cpu, find_unused_parameters=layerdrop > 0)
-
-
-def _resume(accelerator, args: PretrainBeatsArgs | TrainTokenizerArgs, output_dir: Path, state: TrainingState) -> None:
-    """Restore model, optimiser, schedule, random states and registered objects from a checkpoint."""
-    if not args.resume:
-        return
-    checkpoint = latest_checkpoint(output_dir) if args.resume == "latest" else Path(args.resume)
-    accelerator.load_state(str(checkpoint))
-    accelerator.project_configuration.iteration = int(checkpoint.name.split("_")[-1]) + 1
-    accelerator.print(f"resumed from {checkpoint} at epoch {state.epoch}, step {state.step}")
-
-
-def _train(accelerator, model: nn.Module, optimizer, scheduler, loader, state: TrainingState,
-           args: PretrainBeatsArgs | TrainTokenizerArgs, total_steps: int, description: str,
-           batch_loss: Callable[[dict], tuple[torch.Tensor, dict[str, torch.Tensor]]]) -> bool:
-    """Optimiser steps over epochs (mid-epoch resume, checkpoints, max_steps); `batch_loss(batch)` gives the loss
-    and extra values to log. Returns True when `stop_after_steps` ended the run."""
-    stop = done = False
-    model.train()
-    progress = tqdm(total=total_steps, initial=state.step, desc=description, unit="step",
-                    disable=not accelerator.is_local_main_process)
-    while state.epoch < args.epochs and not (stop or done):
-        if hasattr(loader, "set_epoch"):
-            loader.set_epoch(state.epoch)
-        batches = accelerator.skip_first_batches(loader, state.batches_in_epoch) if state.batches_in_epoch else loader
-        for batch in batches:
-            state.batches_in_epoch += 1
-            with accelerator.accumulate(model):
-                loss, extra = batch_loss(batch)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            if not accelerator.sync_gradients:
-                continue
-            state.step += 1
-            _record(accelerator, state, progress, scheduler, loss, extra)
-            if args.checkpoint_every and state.step % args.checkpoint_every == 0:
-                accelerator.save_state()
-            if args.stop_after_steps and state.step >= args.stop_after_steps:
-                stop = True
-                break
-            if args.max_steps and state.step >= args.max_steps:
-                done = True
-                break
-        if stop:
-            break
-        if not done:
-            state.epoch += 1
-            state.batches_in_epoch = 0
-            if not args.checkpoint_every:
-                accelerator.save_state()
-    progress.close()
-    if stop:  # interrupted on purpose (tests): the checkpoint is the result
-        accelerator.save_state()
-    return stop
-
-
-def _record(accelerator, state: TrainingState, progress, scheduler, loss: torch.Tensor,
-            extra: dict[str, torch.Tensor]) -> None:
-    """Loss (averaged over processes) into the state, the progress bar and the trackers."""
-    names = ["loss", *extra]
-    values = torch.stack([loss.detach().float(), *(value.detach().float() for value in extra.values())])
-    values = accelerator.gather(values[None]).mean(dim=0)
-    logged = {f"train/{name}": float(value) for name, value in zip(names, values, strict=True)}
-    state.losses.append((state.step, logged["train/loss"]))
-    progress.update(1)
-    progress.set_postfix(loss=f"{logged['train/loss']:.4f}", epoch=state.epoch)
-    accelerator.log({**logged, "lr": scheduler.get_last_lr()[-1]}, step=state.step)
-
-
-def _save(accelerator, model: nn.Module, feature_extractor, output_dir: Path, result) -> None:
-    """`model` (a PreTrainedModel) + front end as a ready-to-use folder, and results.json."""
-    accelerator.wait_for_everyone()
-    model.save_pretrained(output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
-    if accelerator.is_main_process:
-        feature_extractor.save_pretrained(output_dir)
-        (output_dir / "results.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
-
-
-def _trackers(accelerator, name: str, args) -> None:
-    if args.log_with:
-        accelerator.init_trackers(name, config={key: value for key, value in asdict(args).items() if value is not None})
-
-
-# --------------------------------------------------------------------------------------------------------------
-# masked patch prediction
+# the loop
 
 
 def run_pretrain_beats(args: PretrainBeatsArgs) -> PretrainBeatsResult:
@@ -689,25 +261,25 @@ def run_pretrain_beats(args: PretrainBeatsArgs) -> PretrainBeatsResult:
 
     # 1. student, tokenizer and data, checked before anything runs
     encoder, feature_extractor = build_student(args)
-    num_patches = _check_common(args, encoder.config, feature_extractor)
+    num_patches = common_beats.check_run(args, encoder.config, feature_extractor)
     kept_patch_count(num_patches, args.mask_ratio)  # raises if the ratio leaves no kept or no masked patch
     tokenizer = build_patch_tokenizer(args, encoder.config)
-    loader = _clip_loader(args, feature_extractor.sampling_rate)
+    loader = common_beats.clip_loader(args, args.data, feature_extractor.sampling_rate)
 
     # 2. the trained side (student + predictor), optimiser and schedule
     model = BeatsPretrainingModel(encoder, tokenizer.codebook_size, args.predictor_layers)
-    optimizer, scheduler, total_steps = _optimiser(model, args, len(loader))
+    optimizer, scheduler, total_steps = common_beats.build_optimiser(model, args, len(loader))
 
     # 3. accelerator; the frozen tokenizer stays out of prepare, a random one is checkpointed
-    accelerator = _accelerator(args, output_dir, encoder.config.layerdrop)
+    accelerator = common_beats.beats_accelerator(args, output_dir, encoder.config.layerdrop)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     tokenizer.to(accelerator.device)
     state = TrainingState()
     accelerator.register_for_checkpointing(state)
     if tokenizer.is_random_projection:
         accelerator.register_for_checkpointing(tokenizer.module)
-    _trackers(accelerator, "audiozoo-pretrain-beats", args)
-    _resume(accelerator, args, output_dir, state)
+    loop.init_trackers(accelerator, "audiozoo-pretrain-beats", args)
+    loop.resume(accelerator, args, output_dir, state)
 
     # 4. training
     def batch_loss(batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -720,78 +292,18 @@ def run_pretrain_beats(args: PretrainBeatsArgs) -> PretrainBeatsResult:
         loss, accuracy = masked_prediction_loss(logits, labels, mask_index, args.label_smoothing)
         return loss, {"masked_accuracy": accuracy}
 
-    stopped = _train(accelerator, model, optimizer, scheduler, loader, state, args, total_steps, "pretrain beats",
-                     batch_loss)
+    stopped = loop.train_steps(accelerator, model, optimizer, scheduler, loader, state, args, total_steps,
+                               "pretrain beats", batch_loss)
     result = PretrainBeatsResult(str(output_dir), state.losses, time.perf_counter() - started, state.step)
     if stopped:
         accelerator.end_training()
         return result
 
     # 5. the student encoder + front end (AutoModel / AutoFeatureExtractor), and the random tokenizer's tensors
-    _save(accelerator, accelerator.unwrap_model(model).encoder, feature_extractor, output_dir, result)
+    loop.save_model_folder(accelerator, accelerator.unwrap_model(model).encoder, feature_extractor, output_dir)
+    loop.write_results(accelerator, output_dir, result)
     if tokenizer.is_random_projection and accelerator.is_main_process:
         tokenizer.module.save(output_dir / RANDOM_TOKENIZER_FILE)
-    accelerator.end_training()
-    return result
-
-
-# --------------------------------------------------------------------------------------------------------------
-# tokenizer distillation
-
-
-def run_train_tokenizer(args: TrainTokenizerArgs) -> TrainTokenizerResult:
-    """Train (or continue training) a BEATs acoustic tokenizer by distillation from `args.teacher`."""
-    started = time.perf_counter()
-    set_seed(args.seed)
-    output_dir = Path(args.output_dir)
-
-    # 1. teacher, tokenizer and data, checked before anything runs
-    teacher, feature_extractor = load_teacher(args.teacher)
-    tokenizer = build_tokenizer(args, teacher)
-    _check_common(args, tokenizer.config, feature_extractor)
-    if (tokenizer.config.patch_size, tokenizer.config.num_mel_bins) != (teacher.config.patch_size,
-                                                                         teacher.config.num_mel_bins):
-        raise ValueError("the tokenizer and the teacher must cut the same patches (patch_size / num_mel_bins differ)")
-    loader = _clip_loader(args, feature_extractor.sampling_rate)
-
-    # 2. the trained side (tokenizer + decoder), optimiser and schedule
-    model = BeatsTokenizerTrainingModel(tokenizer, teacher.config.hidden_size, args.decoder_layers)
-    optimizer, scheduler, total_steps = _optimiser(model, args, len(loader))
-
-    # 3. accelerator; the frozen teacher stays out of prepare and out of the checkpoints (reloaded from its folder)
-    accelerator = _accelerator(args, output_dir, tokenizer.config.layerdrop)
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    teacher.to(accelerator.device)
-    state = TrainingState()
-    accelerator.register_for_checkpointing(state)
-    _trackers(accelerator, "audiozoo-pretrain-beats-tokenizer", args)
-    _resume(accelerator, args, output_dir, state)
-    trained = accelerator.unwrap_model(model)
-    quantizer = trained.tokenizer.quantizer
-
-    # 4. training; the codebook moves by EMA after every forward, with counts and sums of all processes
-    def batch_loss(batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        features = compute_features(feature_extractor, batch["waveform"], accelerator.device)
-        if codebook_is_untrained(quantizer):  # a new codebook starts from k-means on the first batch
-            with torch.no_grad(), accelerator.autocast():
-                vectors = trained.quantizer_vectors(features)
-            init_codebook_(quantizer, accelerator.gather(vectors.reshape(-1, vectors.shape[-1])),
-                           args.kmeans_iterations, lambda tensor: broadcast(tensor, from_process=0))
-        with accelerator.autocast():
-            targets = teacher_outputs(teacher, features)
-            output = model(features)
-        distillation, commitment = tokenizer_losses(output, targets)
-        ema_update_codebook_(quantizer, output.quantizer_vectors.detach(), output.codebook_ids, args.codebook_decay,
-                             lambda tensor: accelerator.reduce(tensor, "sum"))
-        loss = distillation + args.commitment_weight * commitment
-        return loss, {"cosine_loss": distillation, "commitment_loss": commitment}
-
-    stopped = _train(accelerator, model, optimizer, scheduler, loader, state, args, total_steps,
-                     "pretrain beats_tokenizer", batch_loss)
-    result = TrainTokenizerResult(str(output_dir), state.losses, time.perf_counter() - started, state.step,
-                                  int((quantizer.usage_count > 0).sum()))
-    if not stopped:  # 5. the tokenizer + front end (AutoModel / AutoFeatureExtractor)
-        _save(accelerator, trained.tokenizer, feature_extractor, output_dir, result)
     accelerator.end_training()
     return result
 
@@ -800,105 +312,39 @@ def run_train_tokenizer(args: TrainTokenizerArgs) -> TrainTokenizerResult:
 # command line
 
 
-def _add_common_arguments(parser: argparse.ArgumentParser, defaults) -> None:
-    """Data, schedule, precision and checkpoint flags both commands share."""
-    parser.add_argument("--data", required=True,
-                        help="folder of audio files (any depth), CSV/TSV manifest (labels ignored) or datasets folder")
-    parser.add_argument("--output_dir", required=True)
-    for name, kind, text in (
-        ("clip_seconds", float, "window length (random crop of longer clips, zeros after shorter ones)"),
-        ("epochs", int, None), ("max_steps", int, "optimiser steps (overrides epochs)"),
-        ("batch_size", int, "clips per process and micro-batch"), ("lr", float, None), ("weight_decay", float, None),
-        ("warmup_steps", int, None), ("max_grad_norm", float, None), ("gradient_accumulation_steps", int, None),
-        ("checkpoint_every", int, "optimiser steps between checkpoints (0: every epoch)"),
-        ("resume", str, "a checkpoint folder or 'latest'"), ("seed", int, None),
-        ("log_with", str, "an accelerate tracker (tensorboard, wandb, ...)"),
-    ):
-        parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name), help=text)
-    parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
-    parser.add_argument("--resample", action="store_true", help="resample clips at other rates (soxr)")
-    parser.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is there")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `audiozoo pretrain beats` (masked patch prediction)."""
     defaults = PretrainBeatsArgs(data="", output_dir="")
-    _add_common_arguments(parser, defaults)
+    common_beats.add_run_arguments(parser, defaults)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="config.json of a new encoder (model_type audiozoo-beats)")
     source.add_argument("--model", help="BEATs folder or Hub id to continue pre-training")
     parser.add_argument("--tokenizer", help="BEATs tokenizer folder (default: a random-projection tokenizer, "
                                             "iteration 1) or a saved random_projection_tokenizer.safetensors")
-    for name, kind, text in (
+    add_typed_flags(parser, (
         ("codebook_size", int, "random-projection tokenizer only"), ("codebook_dim", int, "random projection only"),
         ("tokenizer_seed", int, "random projection only (default: --seed)"), ("mask_ratio", float, None),
         ("predictor_layers", int, "Transformer layers of the label predictor"), ("label_smoothing", float, None),
-    ):
-        parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name), help=text)
-
-
-def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of `audiozoo pretrain beats_tokenizer` (distillation from a BEATs teacher)."""
-    defaults = TrainTokenizerArgs(data="", output_dir="", teacher="")
-    _add_common_arguments(parser, defaults)
-    parser.add_argument("--teacher", required=True, help="BEATs folder or Hub id (pre-trained or fine-tuned)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--config", help="config.json of a new tokenizer (default: the teacher's architecture)")
-    source.add_argument("--model", help="tokenizer folder to continue training")
-    for name, kind, text in (
-        ("codebook_size", int, "new tokenizer (default 1024)"), ("codebook_dim", int, "new tokenizer (default 256)"),
-        ("decoder_layers", int, None), ("codebook_decay", float, "EMA decay of the codebook"),
-        ("commitment_weight", float, None), ("kmeans_iterations", int, "k-means start of a new codebook"),
-    ):
-        parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name), help=text)
-
-
-def _values(args: argparse.Namespace, kind: type) -> dict:
-    return {key: value for key, value in vars(args).items() if key in kind.__dataclass_fields__}
+    ), defaults)
 
 
 def main(args: argparse.Namespace) -> int:
     """`audiozoo pretrain beats`."""
-    result = run_pretrain_beats(PretrainBeatsArgs(**_values(args, PretrainBeatsArgs)))
-    last = f"; last loss {result.losses[-1][1]:.4f}" if result.losses else ""
-    print(f"{result.steps} steps{last}; encoder in {result.output_dir}; {result.seconds:.1f} s")
-    return 0
-
-
-def main_tokenizer(args: argparse.Namespace) -> int:
-    """`audiozoo pretrain beats_tokenizer`."""
-    result = run_train_tokenizer(TrainTokenizerArgs(**_values(args, TrainTokenizerArgs)))
-    last = f"; last loss {result.losses[-1][1]:.4f}" if result.losses else ""
-    print(f"{result.steps} steps{last}; {result.codes_used} codes used; tokenizer in {result.output_dir}; "
-          f"{result.seconds:.1f} s")
+    result = run_pretrain_beats(options_from(args, PretrainBeatsArgs))
+    print(summary_line(result, f"{result.steps} steps", "encoder"))
     return 0
 
 
 __all__ = [
     "BeatsLabelPredictor",
     "BeatsPretrainingModel",
-    "BeatsTokenizerTrainingModel",
     "PretrainBeatsArgs",
     "PretrainBeatsResult",
-    "TokenizerDecoder",
-    "TokenizerTrainingOutput",
-    "TrainTokenizerArgs",
-    "TrainTokenizerResult",
     "add_arguments",
-    "add_tokenizer_arguments",
-    "codebook_is_untrained",
-    "deep_norm_init_",
-    "ema_update_codebook_",
     "encode_kept_patches",
-    "init_codebook_",
     "kept_patch_count",
     "main",
-    "main_tokenizer",
     "masked_prediction_loss",
     "random_patch_split",
     "run_pretrain_beats",
-    "run_train_tokenizer",
-    "spherical_kmeans",
-    "teacher_outputs",
-    "tokenizer_losses",
 ]

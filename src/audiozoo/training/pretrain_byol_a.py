@@ -15,33 +15,32 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate.utils import set_seed
 from torch import nn
-from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor, AutoModel
 
 from ..models.byol_a import ByolAFeatureExtractor, ByolAModel
+from . import loop
 from .byol_a_augment import ByolAAugmentation
 from .common import (
     RunOptions,
     TrainingState,
     compute_features,
-    latest_checkpoint,
     load_config,
     make_accelerator,
     split_examples,
 )
 from .data import AUDIO_SUFFIXES, Example, check_examples, examples_from_source, load_example_audio
+from .options import options_from, summary_line
 
 DEFAULT_LR = {1: 3e-4, 2: 1e-4}  # config.yaml / config_v2.yaml
 
@@ -276,16 +275,10 @@ def run_pretrain_byol_a(args: PretrainByolAArgs) -> PretrainByolAResult:
     target.to(accelerator.device).train()
     state = TrainingState()
     accelerator.register_for_checkpointing(state, target, augment)
-    if args.log_with:
-        accelerator.init_trackers("audiozoo-pretrain-byol-a",
-                                  config={k: v for k, v in asdict(args).items() if v is not None})
+    loop.init_trackers(accelerator, "audiozoo-pretrain-byol-a", args)
 
     # 5. resume (mid-epoch: the batches already seen in the current epoch are skipped)
-    if args.resume:
-        checkpoint = latest_checkpoint(output_dir) if args.resume == "latest" else Path(args.resume)
-        accelerator.load_state(str(checkpoint))
-        accelerator.project_configuration.iteration = int(checkpoint.name.split("_")[-1]) + 1
-        accelerator.print(f"resumed from {checkpoint} at epoch {state.epoch}, step {state.step}")
+    loop.resume(accelerator, args, output_dir, state)
 
     stopped = _train(args, accelerator, online, target, augment, optimizer, loader, clips, feature_extractor, state,
                      args.max_steps if args.max_steps is not None else steps_per_epoch * args.epochs)
@@ -296,14 +289,11 @@ def run_pretrain_byol_a(args: PretrainByolAArgs) -> PretrainByolAResult:
                                    (feature_extractor.mean, feature_extractor.std))
 
     # 6. the online encoder as a ready-to-use folder
-    accelerator.wait_for_everyone()
-    accelerator.unwrap_model(online).backbone.encoder.save_pretrained(
-        output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    encoder = accelerator.unwrap_model(online).backbone.encoder
+    loop.save_model_folder(accelerator, encoder, feature_extractor, output_dir)
     result = PretrainByolAResult(str(output_dir), state.losses, time.perf_counter() - started, len(examples),
                                  (feature_extractor.mean, feature_extractor.std))
-    if accelerator.is_main_process:
-        feature_extractor.save_pretrained(output_dir)
-        (output_dir / "pretrain_results.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+    loop.write_results(accelerator, output_dir, result, "pretrain_results.json")
     accelerator.end_training()
     return result
 
@@ -312,45 +302,29 @@ def _train(args: PretrainByolAArgs, accelerator, online, target: EmaTarget, augm
            loader, clips: UnlabelledClips, feature_extractor, state: TrainingState, total_steps: int) -> bool:
     """Epochs of BYOL steps until `max_steps`/`epochs`; True when stopped early by `stop_after_steps`."""
     online.train()
-    progress = tqdm(total=total_steps, initial=state.step, desc="pretrain byol_a", unit="step",
-                    disable=not accelerator.is_local_main_process)
+    progress = loop.progress_bar(accelerator, state, total_steps, "pretrain byol_a")
     try:
         while not _finished(state, args):
             clips.set_epoch(state.epoch)
-            if hasattr(loader, "set_epoch"):
-                loader.set_epoch(state.epoch)
-            batches = loader
-            if state.batches_in_epoch:  # resumed mid-epoch
-                batches = accelerator.skip_first_batches(loader, state.batches_in_epoch)
-            for batch in batches:
-                state.batches_in_epoch += 1
+            for batch in loop.epoch_batches(accelerator, loader, state):  # resumed mid-epoch: the rest of the epoch
                 features = compute_features(feature_extractor, batch["waveform"], accelerator.device)
                 view_one, view_two = augment(features)
                 with accelerator.accumulate(online):
                     with accelerator.autocast():
                         loss = symmetric_byol_loss(online(view_one, view_two), target(view_one, view_two))
-                    accelerator.backward(loss)
-                    optimizer.step()
-                    optimizer.zero_grad()
+                    loop.backward_and_step(accelerator, online, loss, optimizer)  # no schedule, no clipping
                 if not accelerator.sync_gradients:
                     continue
                 target.update(accelerator.unwrap_model(online).backbone)
                 state.step += 1
                 loss_value = float(accelerator.gather(loss.detach()).mean())
-                state.losses.append((state.step, loss_value))
-                progress.update(1)
-                progress.set_postfix(loss=f"{loss_value:.4f}", epoch=state.epoch)
-                accelerator.log({"train/loss": loss_value}, step=state.step)
-                if args.checkpoint_every and state.step % args.checkpoint_every == 0:
-                    accelerator.save_state()
-                if args.stop_after_steps and state.step >= args.stop_after_steps:
+                loop.log_step(accelerator, state, progress, {"train/loss": loss_value})
+                loop.checkpoint_if_due(accelerator, state, args)
+                if loop.stop_requested(state, args):
                     return True
                 if _finished(state, args):
                     return False
-            state.epoch += 1
-            state.batches_in_epoch = 0
-            if not args.checkpoint_every:
-                accelerator.save_state()
+            loop.next_epoch(accelerator, state, args)
         return False
     finally:
         progress.close()
@@ -387,11 +361,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run from parsed CLI flags; prints where the encoder went."""
-    values = {key: value for key, value in vars(args).items() if key in PretrainByolAArgs.__dataclass_fields__}
-    result = run_pretrain_byol_a(PretrainByolAArgs(**values))
-    last = f"; last loss {result.losses[-1][1]:.4f}" if result.losses else ""
-    print(f"{len(result.losses)} steps on {result.clips} clips{last}; encoder in {result.output_dir}; "
-          f"{result.seconds:.1f} s")
+    result = run_pretrain_byol_a(options_from(args, PretrainByolAArgs))
+    print(summary_line(result, f"{len(result.losses)} steps on {result.clips} clips", "encoder"))
     return 0
 
 

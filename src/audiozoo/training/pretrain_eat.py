@@ -54,10 +54,9 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -65,18 +64,17 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch import nn
-from tqdm.auto import tqdm
 from transformers import AutoFeatureExtractor
 from transformers.modeling_outputs import ModelOutput
 
 from ..models.eat import EatConfig, EatFeatureExtractor, EatModel
-from ..vit import run_blocks
+from ..layers.vit import run_blocks
+from . import loop
 from .common import (
     PretrainResult,
     RunOptions,
     TrainingState,
     compute_features,
-    latest_checkpoint,
     load_config,
     make_accelerator,
 )
@@ -89,6 +87,15 @@ from .data import (
 )
 from .masking_eat import clip_of_rows, kept_indices, multi_mask
 from .optim import build_scheduler, parameter_groups
+from .options import (
+    RUN_FLAGS,
+    SCHEDULE_FLAGS,
+    UNLABELLED_DATA_HELP,
+    add_pretrain_switches,
+    add_typed_flags,
+    options_from,
+    summary_line,
+)
 
 
 @dataclass
@@ -379,79 +386,33 @@ def run_pretrain_eat(args: PretrainEatArgs) -> PretrainEatResult:
     teacher.to(accelerator.device)
     state = TrainingState()
     accelerator.register_for_checkpointing(state, teacher)
-    if args.log_with:
-        accelerator.init_trackers("audiozoo-pretrain-eat",
-                                  config={key: value for key, value in asdict(args).items() if value is not None})
+    loop.init_trackers(accelerator, "audiozoo-pretrain-eat", args)
 
     # 5. resume (mid-epoch: the batches already seen in the current epoch are skipped)
-    if args.resume:
-        checkpoint = latest_checkpoint(output_dir) if args.resume == "latest" else Path(args.resume)
-        accelerator.load_state(str(checkpoint))
-        accelerator.project_configuration.iteration = int(checkpoint.name.split("_")[-1]) + 1
-        accelerator.print(f"resumed from {checkpoint} at epoch {state.epoch}, step {state.step}")
+    loop.resume(accelerator, args, output_dir, state)
 
-    # 6. training
-    stop = done = False
-    model.train()
-    progress = tqdm(total=total_steps, initial=state.step, desc="pretrain eat", unit="step",
-                    disable=not accelerator.is_local_main_process)
-    while state.epoch < args.epochs and not (stop or done):
-        if hasattr(loader, "set_epoch"):
-            loader.set_epoch(state.epoch)
-        batches = accelerator.skip_first_batches(loader, state.batches_in_epoch) if state.batches_in_epoch else loader
-        for batch in batches:
-            state.batches_in_epoch += 1
-            with accelerator.accumulate(model):
-                loss, frame, utterance = _train_batch(model, teacher, batch, feature_extractor, accelerator, args,
-                                                      grid, top_k)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            if not accelerator.sync_gradients:
-                continue
-            state.step += 1
-            decay = ema_decay(state.step, args.ema_start, args.ema_end, args.ema_anneal_steps)
-            if decay < 1:
-                ema_update(teacher, accelerator.unwrap_model(model).encoder, decay)
-            values = accelerator.gather(torch.stack([loss, frame, utterance]).detach().float()[None]).mean(dim=0)
-            state.losses.append((state.step, float(values[0])))
-            progress.update(1)
-            progress.set_postfix(loss=f"{float(values[0]):.4f}", epoch=state.epoch)
-            accelerator.log({"train/loss": float(values[0]), "train/frame_loss": float(values[1]),
-                             "train/utterance_loss": float(values[2]), "ema_decay": decay,
-                             "lr": scheduler.get_last_lr()[-1]}, step=state.step)
-            if args.checkpoint_every and state.step % args.checkpoint_every == 0:
-                accelerator.save_state()
-            if args.stop_after_steps and state.step >= args.stop_after_steps:
-                stop = True
-                break
-            if args.max_steps and state.step >= args.max_steps:
-                done = True
-                break
-        if stop:
-            break
-        if not done:
-            state.epoch += 1
-            state.batches_in_epoch = 0
-            if not args.checkpoint_every:
-                accelerator.save_state()
-    progress.close()
-    if stop:  # interrupted on purpose (tests): the checkpoint is the result
-        accelerator.save_state()
+    # 6. training: each step = masks, teacher targets, student + decoder, losses; after each optimiser update the
+    # teacher moves towards the student
+    def batch_loss(batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        loss, frame, utterance = _train_batch(model, teacher, batch, feature_extractor, accelerator, args, grid, top_k)
+        return loss, {"frame_loss": frame, "utterance_loss": utterance}
+
+    def update_teacher(step: int) -> dict[str, float]:
+        decay = ema_decay(step, args.ema_start, args.ema_end, args.ema_anneal_steps)
+        if decay < 1:
+            ema_update(teacher, accelerator.unwrap_model(model).encoder, decay)
+        return {"ema_decay": decay}
+
+    stopped = loop.train_steps(accelerator, model, optimizer, scheduler, loader, state, args, total_steps,
+                               "pretrain eat", batch_loss, update_teacher)
+    if stopped:  # interrupted on purpose (tests): the checkpoint is the result
         accelerator.end_training()
         return PretrainEatResult(str(output_dir), state.losses, time.perf_counter() - started, state.step)
 
     # 7. the student encoder + front end as a ready-to-use folder (AutoModel / AutoFeatureExtractor)
-    accelerator.wait_for_everyone()
-    accelerator.unwrap_model(model).encoder.save_pretrained(output_dir, is_main_process=accelerator.is_main_process,
-                                                            save_function=accelerator.save)
+    loop.save_model_folder(accelerator, accelerator.unwrap_model(model).encoder, feature_extractor, output_dir)
     result = PretrainEatResult(str(output_dir), state.losses, time.perf_counter() - started, state.step)
-    if accelerator.is_main_process:
-        feature_extractor.save_pretrained(output_dir)
-        (output_dir / "results.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
+    loop.write_results(accelerator, output_dir, result)
     accelerator.end_training()
     return result
 
@@ -459,17 +420,13 @@ def run_pretrain_eat(args: PretrainEatArgs) -> PretrainEatResult:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `audiozoo pretrain eat` (defaults: EAT-base's recipe, per process)."""
     defaults = PretrainEatArgs(data="", output_dir="")
-    parser.add_argument("--data", required=True,
-                        help="folder of audio files (any depth), CSV/TSV manifest (labels ignored) or datasets folder")
+    parser.add_argument("--data", required=True, help=UNLABELLED_DATA_HELP)
     parser.add_argument("--output_dir", required=True)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", help="config.json of a new encoder (model_type audiozoo-eat)")
     source.add_argument("--model", help="EAT folder or Hub id to continue pre-training")
-    for name, kind, text in (
-        ("clip_seconds", float, "window length (random crop of longer clips, zeros after shorter ones)"),
-        ("epochs", int, None), ("max_steps", int, "optimiser steps (overrides epochs)"),
-        ("batch_size", int, "clips per process and micro-batch"), ("lr", float, None), ("weight_decay", float, None),
-        ("warmup_steps", int, None), ("max_grad_norm", float, None),
+    add_typed_flags(parser, (
+        *SCHEDULE_FLAGS,
         ("clone_batch", int, "masks per clip (multi-mask)"), ("mask_ratio", float, None),
         ("mask_prob_adjust", float, "extra block centres (data2vec 2.0)"), ("block_size", int, "mask block side"),
         ("ema_start", float, None), ("ema_end", float, None), ("ema_anneal_steps", int, None),
@@ -477,22 +434,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         ("decoder_dim", int, "default: the encoder width"), ("decoder_kernel", int, None),
         ("decoder_layers", int, None), ("decoder_groups", int, None), ("mask_noise_std", float, None),
         ("frame_loss_weight", float, None), ("utterance_loss_weight", float, None),
-        ("gradient_accumulation_steps", int, None),
-        ("checkpoint_every", int, "optimiser steps between checkpoints (0: every epoch)"),
-        ("resume", str, "a checkpoint folder or 'latest'"), ("seed", int, None),
-        ("log_with", str, "an accelerate tracker (tensorboard, wandb, ...)"),
-    ):
-        parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name), help=text)
-    parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
-    parser.add_argument("--resample", action="store_true", help="resample clips at other rates (soxr)")
-    parser.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is there")
+        *RUN_FLAGS,
+    ), defaults)
+    add_pretrain_switches(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    values = {key: value for key, value in vars(args).items() if key in PretrainEatArgs.__dataclass_fields__}
-    result = run_pretrain_eat(PretrainEatArgs(**values))
-    last = f"; last loss {result.losses[-1][1]:.4f}" if result.losses else ""
-    print(f"{result.steps} steps{last}; encoder in {result.output_dir}; {result.seconds:.1f} s")
+    """`audiozoo pretrain eat`."""
+    result = run_pretrain_eat(options_from(args, PretrainEatArgs))
+    print(summary_line(result, f"{result.steps} steps", "encoder"))
     return 0
 
 

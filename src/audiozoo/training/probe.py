@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..embeddings import embed_audio, load_encoder
+from ..inference.embeddings import embed_audio, load_encoder
 from .manifest import assign_splits, read_manifest
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...sed_model import (
+from ...layers.sed_model import (
     SedForAudioFrameClassificationBase,
     SedPreTrainedModel,
     SedViTEncoder,
     check_spectrogram_input,
 )
-from ...vit import PatchEmbedding
+from ...layers.vit import PatchEmbedding
 from .configuration_asit import AsitConfig
 
 

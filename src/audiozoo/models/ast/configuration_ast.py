@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ...vit import ViTEncoderConfig
+from ...layers.vit import FilterbankViTConfig
 
 
-class AstConfig(ViTEncoderConfig):
+class AstConfig(FilterbankViTConfig):
     r"""Configuration of [`AstModel`], [`AstForAudioClassification`] and [`AstForAudioFrameClassification`].
 
     Defaults are the released AudioSet model (DeiT-base 384 backbone, 10/10 strides, 1024 frames).
@@ -19,20 +19,13 @@ class AstConfig(ViTEncoderConfig):
         num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
         hidden_dropout, attention_dropout: 0 in the released models.
         sed_head: settings of the PretrainedSED prediction head for [`AstForAudioFrameClassification`]
-            (`audiozoo.sed_head.SedHeadSettings`); None: the clip head applied per time step.
+            (`audiozoo.layers.sed_head.SedHeadSettings`); None: the clip head applied per time step.
     """
 
     model_type = "audiozoo-ast"
 
-    classifier_layer_norm_eps: float = 1e-5
-    patch_size: int = 16
     frequency_stride: int = 10
     time_stride: int = 10
-    max_length: int = 1024
-    num_mel_bins: int = 128
-    sampling_rate: int = 16000
-    frame_shift_ms: float = 10.0
-    sed_head: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -53,11 +46,9 @@ class AstConfig(ViTEncoderConfig):
         return self.frequency_patches
 
     @property
-    def frame_rate(self) -> float:
-        """Time steps per second of the frame head: one step every `time_stride` frames."""
-        if self.sed_head is not None:  # the PretrainedSED head's frames
-            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
-        return 1000.0 / (self.time_stride * self.frame_shift_ms)
+    def time_step_frames(self) -> int:
+        """The frame head's time steps are `time_stride` frames apart."""
+        return self.time_stride
 
 
 __all__ = ["AstConfig"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...fbank_feature_extractor import FixedLengthFbankFeatureExtractor
+from ...feature_extraction.fbank_feature_extractor import FixedLengthFbankFeatureExtractor
 
 # Normalisation statistics and input lengths of the original recipes (egs/*/run*.sh)
 AST_PRESETS: dict[str, dict[str, float | int]] = {

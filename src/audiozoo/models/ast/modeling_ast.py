@@ -10,11 +10,10 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
-from ...token_classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
-from ...vit import PatchEmbedding, PreNormBlock, init_vit_weights, output_flags, run_blocks
+from ...layers.classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
+from ...layers.vit import PatchEmbedding, PreNormBlock, ViTEncoderMixin, ViTPreTrainedModel
 from .configuration_ast import AstConfig
 
 
@@ -60,24 +59,12 @@ class AstEmbeddings(nn.Module):
         return tokens + self.position_embeddings
 
 
-class AstPreTrainedModel(PreTrainedModel):
+class AstPreTrainedModel(ViTPreTrainedModel):
     config: AstConfig
     base_model_prefix = "ast"
-    main_input_name = "input_values"
-    input_modalities = ("audio",)
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = True
-    _supports_flex_attn = False
-    _no_split_modules = ["PreNormBlock"]
-
-    @torch.no_grad()
-    def _init_weights(self, module: nn.Module) -> None:
-        """timm's ViT initialisation: truncated normal(0.02) for linears and token/position tables."""
-        init_vit_weights(module, self.config.initializer_range)
 
 
-class AstModel(AstPreTrainedModel):
+class AstModel(ViTEncoderMixin, AstPreTrainedModel):
     def __init__(self, config: AstConfig):
         super().__init__(config)
         self.embeddings = AstEmbeddings(config)
@@ -92,32 +79,22 @@ class AstModel(AstPreTrainedModel):
         grid = patches.reshape(patches.shape[0], self.config.frequency_patches, self.config.time_patches, -1)
         return grid.mean(dim=1), None
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> AstModelOutput | tuple:
+    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
         """`input_values`: [B, max_length, num_mel_bins] from AstFeatureExtractor (every frame is attended to)."""
-        output_hidden_states, output_attentions, return_dict = output_flags(
-            self.config, output_hidden_states, output_attentions, return_dict
-        )
         expected = (self.config.max_length, self.config.num_mel_bins)  # fixed input size
         if input_values.dim() != 3 or tuple(input_values.shape[1:]) != expected:
             raise ValueError(
                 f"input_values must be [batch, {expected[0]}, {expected[1]}] (this model's max_length and mel bins; "
                 f"use AstFeatureExtractor), got {tuple(input_values.shape)}"
             )
-        hidden = self.embeddings(input_values)
-        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
+        return self.embeddings(input_values)
+
+    def encoder_output(self, hidden: torch.Tensor, all_hidden: tuple | None, all_attentions: tuple | None) -> AstModelOutput:
         last = self.layer_norm(hidden)
-        output = AstModelOutput(
+        return AstModelOutput(
             last_hidden_state=last, pooler_output=(last[:, 0] + last[:, 1]) / 2, hidden_states=all_hidden,
             attentions=all_attentions,
         )
-        return output if return_dict else output.to_tuple()
 
 
 class AstForAudioClassification(PooledTokenClassifierMixin, AstPreTrainedModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ...audio.melspec import LogMelSpectrogram, power_to_decibels
-from ...sed_feature_extraction import SpectrogramFeatureExtractor
+from ...feature_extraction.sed_feature_extraction import SpectrogramFeatureExtractor
 
 
 class AtstFrameFeatureExtractor(SpectrogramFeatureExtractor):

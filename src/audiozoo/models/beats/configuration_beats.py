@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
+from ...layers.sed_head import SedHeadConfigMixin
+
 # original cfg key -> field of BeatsConfig / BeatsTokenizerConfig
 ORIGINAL_FIELD_NAMES: dict[str, str] = {
     "input_patch_size": "patch_size",
@@ -42,7 +44,7 @@ ORIGINAL_FIELD_NAMES: dict[str, str] = {
 SUPPORTED_ACTIVATIONS = ("gelu", "relu", "tanh", "linear")
 
 
-class BeatsConfig(PreTrainedConfig):
+class BeatsConfig(SedHeadConfigMixin, PreTrainedConfig):
     r"""Configuration of [`BeatsModel`], [`BeatsForAudioClassification`] and [`BeatsForAudioFrameClassification`].
 
     Args:
@@ -64,7 +66,7 @@ class BeatsConfig(PreTrainedConfig):
         label_mids: AudioSet MIDs of the labels, in id order, when the checkpoint has them.
         num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
         sed_head: settings of the PretrainedSED prediction head for [`BeatsForAudioFrameClassification`]
-            (`audiozoo.sed_head.SedHeadSettings`); None: the per-patch classifier averaged per time step.
+            (`audiozoo.layers.sed_head.SedHeadSettings`); None: the per-patch classifier averaged per time step.
         padding_mask_rule: how the frame mask becomes a patch mask. "original" (default, for parity): the
             unilm chunk rule, where a patch is padding only if all frames of its chunk of the flattened sequence
             are, so a partly padded time step counts as audio. "exact": a time step is audio only if all of its
@@ -141,10 +143,8 @@ class BeatsConfig(PreTrainedConfig):
         return self.num_mel_bins // self.patch_size
 
     @property
-    def frame_rate(self) -> float:
-        """Time steps per second of the frame head: one step = `patch_size` filterbank frames."""
-        if self.sed_head is not None:  # the PretrainedSED head's frames
-            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
+    def native_frame_rate(self) -> float:
+        """Time steps per second of the per-patch frame head: one step = `patch_size` filterbank frames."""
         return 1000.0 / (self.patch_size * self.frame_shift_ms)
 
     @property

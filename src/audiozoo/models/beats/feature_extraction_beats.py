@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...fbank_feature_extractor import KaldiFbankFeatureExtractor
+from ...feature_extraction.fbank_feature_extractor import KaldiFbankFeatureExtractor
 
 
 class BeatsFeatureExtractor(KaldiFbankFeatureExtractor):

@@ -19,15 +19,11 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-from ...attention import eager_attention_forward
-from ...sed_head import SedHeadMixin
-from ...heads import (
-    AudioClassifierOutput,
-    AudioFrameClassifierOutput,
-    frame_classification_loss,
-    time_major_patches_to_frames,
-)
-from ...masking import reduce_valid_mask_by_chunks
+from ...layers.attention import eager_attention_forward
+from ...layers.classifiers import ClipClassifierMixin, FrameClassifierMixin
+from ...layers.heads import AudioClassifierOutput, AudioFrameClassifierOutput, time_major_patches_to_frames
+from ...layers.masking import reduce_valid_mask_by_chunks
+from ...layers.vit import output_flags
 from .configuration_beats import BeatsConfig, BeatsTokenizerConfig
 
 
@@ -372,7 +368,34 @@ class BeatsPreTrainedModel(PreTrainedModel):
             init.zeros_(module.usage_count)
 
 
-class BeatsModel(BeatsPreTrainedModel):
+class _BeatsEncoderForward:
+    """The forward of the models that return the encoder's outputs (the encoder, the tokenizer): `encode` does the
+    work."""
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ):
+        """
+        Args:
+            input_values: [B, T, num_mel_bins] normalised filterbank.
+            attention_mask: [B, T] frame mask, 1 on frames computed from real audio, reduced to patches
+                by `config.padding_mask_rule` (by default as the original: a patch is padding only if all of
+                its chunk of frames is).
+        """
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
+        )
+        output = self.encode(input_values, attention_mask, output_hidden_states, output_attentions)
+        return output if return_dict else output.to_tuple()
+
+
+class BeatsModel(_BeatsEncoderForward, BeatsPreTrainedModel):
     """The BEATs encoder: filterbank -> time-major patch tokens [B, P, C]."""
 
     def __init__(self, config: BeatsConfig):
@@ -414,38 +437,19 @@ class BeatsModel(BeatsPreTrainedModel):
         valid_steps = frame_mask[:, : steps * size].reshape(frame_mask.shape[0], steps, size).all(dim=-1)
         return valid_steps.repeat_interleave(bands, dim=1)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BeatsModelOutput | tuple:
-        """
-        Args:
-            input_values: [B, T, num_mel_bins] normalised filterbank.
-            attention_mask: [B, T] frame mask, 1 on frames computed from real audio, reduced to patches
-                by `config.padding_mask_rule` (by default as the original: a patch is padding only if all of
-                its chunk of frames is).
-        """
-        output_hidden_states = (
-            output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
-        )
-        output_attentions = output_attentions if output_attentions is not None else self.config.output_attentions
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
+    def encode(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None, output_hidden_states: bool,
+        output_attentions: bool,
+    ) -> BeatsModelOutput:
         self._check_input(input_values, attention_mask)
-
         tokens = self.patch_embedding(input_values)
         valid_mask = None
         if attention_mask is not None:
             valid_mask = self.patch_mask(attention_mask.bool(), tokens.shape[1])
         last, hidden_states, attentions = self.encoder(tokens, valid_mask, output_hidden_states, output_attentions)
-        output = BeatsModelOutput(
+        return BeatsModelOutput(
             last_hidden_state=last, attention_mask=valid_mask, hidden_states=hidden_states, attentions=attentions
         )
-        return output if return_dict else output.to_tuple()
 
 
 def pool_patch_logits(patch_logits: torch.Tensor, valid_mask: torch.Tensor | None) -> torch.Tensor:
@@ -460,30 +464,36 @@ def pool_patch_logits(patch_logits: torch.Tensor, valid_mask: torch.Tensor | Non
     return patch_logits.mean(dim=1)
 
 
-class _BeatsWithPatchClassifier(BeatsPreTrainedModel):
-    """The encoder plus the original fine-tuned predictor: dropout and a linear classifier on every patch."""
+class _BeatsPatchClassifier:
+    """The original fine-tuned predictor: dropout and a linear classifier on every patch."""
 
-    def __init__(self, config: BeatsConfig):
-        super().__init__(config)
-        self.beats = BeatsModel(config)
+    encoder_class = BeatsModel
+
+    def _init_classifier(self, config: BeatsConfig) -> None:
         self.dropout = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
 
-    def _encode_and_classify_patches(
-        self, input_values, attention_mask, output_hidden_states, output_attentions
-    ) -> tuple[BeatsModelOutput, torch.Tensor]:
-        encoded = self.beats(
-            input_values,
-            attention_mask=attention_mask,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-            return_dict=True,
+    def _patch_logits(self, encoded: BeatsModelOutput) -> torch.Tensor:
+        return self.classifier(self.dropout(encoded.last_hidden_state))
+
+    def _clip_logits(self, encoded: BeatsModelOutput) -> dict:
+        patch_logits = self._patch_logits(encoded)
+        return {
+            "logits": pool_patch_logits(patch_logits, encoded.attention_mask),
+            "patch_logits": patch_logits,
+            "attention_mask": encoded.attention_mask,
+        }
+
+    def _frame_logits(self, encoded: BeatsModelOutput) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        patch_logits = self._patch_logits(encoded)
+        # the classifier is linear: averaging its per-patch logits equals classifying the averaged patches
+        frame_logits, frame_mask = time_major_patches_to_frames(
+            patch_logits, self.config.num_frequency_patches, encoded.attention_mask
         )
-        return encoded, self.classifier(self.dropout(encoded.last_hidden_state))
+        return frame_logits, pool_patch_logits(patch_logits, encoded.attention_mask), frame_mask
 
 
-class BeatsForAudioClassification(_BeatsWithPatchClassifier):
+class BeatsForAudioClassification(_BeatsPatchClassifier, ClipClassifierMixin, BeatsPreTrainedModel):
     """BEATs with the original fine-tuned head: a linear classifier per patch, averaged over valid patches.
 
     Returns logits (apply a sigmoid for the multi-label AudioSet checkpoints; the pipeline does).
@@ -500,45 +510,22 @@ class BeatsForAudioClassification(_BeatsWithPatchClassifier):
         **kwargs,
     ) -> AudioClassifierOutput | tuple:
         """`labels`: [B] class ids (single-label) or [B, C] floats (multi-label), per `config.problem_type`."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded, patch_logits = self._encode_and_classify_patches(
-            input_values, attention_mask, output_hidden_states, output_attentions
+        return self._classify_clip(
+            input_values, labels, return_dict, kwargs, attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
         )
-        logits = pool_patch_logits(patch_logits, encoded.attention_mask)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
-        output = AudioClassifierOutput(
-            loss=loss,
-            logits=logits,
-            patch_logits=patch_logits,
-            attention_mask=encoded.attention_mask,
-            hidden_states=encoded.hidden_states,
-            attentions=encoded.attentions,
-        )
-        return output if return_dict else output.to_tuple()
 
 
-class BeatsForAudioFrameClassification(SedHeadMixin, BeatsPreTrainedModel):
+class BeatsForAudioFrameClassification(_BeatsPatchClassifier, FrameClassifierMixin, BeatsPreTrainedModel):
     """Per-time-step logits, from one of two heads.
 
     - `config.sed_head` None: the per-patch classifier averaged over the frequency patches of each time step.
       One step spans `patch_size` filterbank frames (160 ms for the released models): `config.frame_rate`
       steps per second. Loaded from a fine-tuned checkpoint, the classifier is the original predictor, so
       `clip_logits` equal [`BeatsForAudioClassification`]'s logits.
-    - `config.sed_head` set: the PretrainedSED prediction head (`audiozoo.sed_head`) on the patch tokens (as the
+    - `config.sed_head` set: the PretrainedSED prediction head (`audiozoo.layers.sed_head`) on the patch tokens (as the
       BEATs SED models) or on the per-time-step features, `seq_len` frames per window.
     """
-
-    def __init__(self, config: BeatsConfig):
-        super().__init__(config)
-        self.beats = BeatsModel(config)
-        if config.sed_head is None:
-            self.dropout = nn.Dropout(config.classifier_dropout)
-            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        else:
-            self._init_sed_head(config.hidden_size)
-        self.post_init()
 
     def forward(
         self,
@@ -554,34 +541,10 @@ class BeatsForAudioFrameClassification(SedHeadMixin, BeatsPreTrainedModel):
     ) -> AudioFrameClassifierOutput | tuple:
         """`labels`: float frame targets [B, T', C]; `clip_labels`: optional [B, C]; `frame_mask` [B, T'] (SED
         head only; the patch head derives it from `attention_mask`)."""
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self.beats(
-            input_values,
-            attention_mask=attention_mask,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-            return_dict=True,
+        return self._classify_frames(
+            input_values, labels, clip_labels, frame_mask, return_dict, attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states, output_attentions=output_attentions,
         )
-        if self.config.sed_head is not None:
-            return self._sed_forward(self.beats, encoded, labels, clip_labels, frame_mask, return_dict)
-        patch_logits = self.classifier(self.dropout(encoded.last_hidden_state))
-        # the classifier is linear: averaging its per-patch logits equals classifying the averaged patches
-        frame_logits, frame_mask = time_major_patches_to_frames(
-            patch_logits, self.config.num_frequency_patches, encoded.attention_mask
-        )
-        clip_logits = pool_patch_logits(patch_logits, encoded.attention_mask)
-        loss = None
-        if labels is not None:
-            loss = frame_classification_loss(frame_logits, labels, frame_mask, clip_logits, clip_labels)
-        output = AudioFrameClassifierOutput(
-            loss=loss,
-            logits=frame_logits,
-            clip_logits=clip_logits,
-            frame_mask=frame_mask,
-            hidden_states=encoded.hidden_states,
-            attentions=encoded.attentions,
-        )
-        return output if return_dict else output.to_tuple()
 
 
 class BeatsVectorQuantizer(nn.Module):
@@ -609,7 +572,7 @@ class BeatsVectorQuantizer(nn.Module):
         return ids.view(normalised.shape[:-1]), codebook[ids].view(normalised.shape)
 
 
-class BeatsTokenizerModel(BeatsPreTrainedModel):
+class BeatsTokenizerModel(_BeatsEncoderForward, BeatsPreTrainedModel):
     """BEATs acoustic tokenizer: encoder -> Linear/Tanh/Linear -> nearest codebook entry per patch."""
 
     config: BeatsTokenizerConfig
@@ -629,34 +592,14 @@ class BeatsTokenizerModel(BeatsPreTrainedModel):
         """Per-time-step encoder features, as [`BeatsModel.frame_features`]."""
         return self.beats.frame_features(encoded)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        attention_mask: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BeatsTokenizerOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self.beats(
-            input_values,
-            attention_mask=attention_mask,
-            output_hidden_states=output_hidden_states,
-            output_attentions=output_attentions,
-            return_dict=True,
-        )
+    def encode(
+        self, input_values: torch.Tensor, attention_mask: torch.Tensor | None, output_hidden_states: bool,
+        output_attentions: bool,
+    ) -> BeatsTokenizerOutput:
+        encoded = self.beats(input_values, attention_mask, output_hidden_states, output_attentions, return_dict=True)
         quantizer_input = self.quantizer_projection(encoded.last_hidden_state)
         codebook_ids, _ = self.quantizer(quantizer_input)
-        output = BeatsTokenizerOutput(
-            codebook_ids=codebook_ids,
-            quantizer_input=quantizer_input,
-            last_hidden_state=encoded.last_hidden_state,
-            attention_mask=encoded.attention_mask,
-            hidden_states=encoded.hidden_states,
-            attentions=encoded.attentions,
-        )
-        return output if return_dict else output.to_tuple()
+        return BeatsTokenizerOutput(codebook_ids=codebook_ids, quantizer_input=quantizer_input, **encoded)
 
 
 __all__ = [

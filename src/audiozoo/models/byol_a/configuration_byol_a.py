@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from transformers import PreTrainedConfig
 
+from ...layers.sed_head import SedHeadConfigMixin
 
-class ByolAConfig(PreTrainedConfig):
+
+class ByolAConfig(SedHeadConfigMixin, PreTrainedConfig):
     r"""Configuration of [`ByolAModel`], [`ByolAForAudioClassification`] and [`ByolAForAudioFrameClassification`].
 
     Args:
@@ -51,11 +53,8 @@ class ByolAConfig(PreTrainedConfig):
         return 2**self.num_conv_blocks
 
     @property
-    def frame_rate(self) -> float:
-        """Frames per second of the frame head: of `last_hidden_state` (12.5 for v1, 25 for v2), or of the
-        PretrainedSED head when `sed_head` is set."""
-        if self.sed_head is not None:  # the PretrainedSED head's frames
-            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
+    def native_frame_rate(self) -> float:
+        """Frames per second of `last_hidden_state`, which the linear frame head classifies (12.5 for v1, 25 for v2)."""
         return self.sampling_rate / self.hop_length / self.time_reduction
 
 

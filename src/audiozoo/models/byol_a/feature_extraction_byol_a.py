@@ -10,8 +10,8 @@ from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ...audio.melspec import LogMelSpectrogram
-from ...features import check_sampling_rate, check_waveforms, pad_waveforms, split_batch
-from ...masking import lengths_to_valid_mask
+from ...feature_extraction.features import check_sampling_rate, check_waveforms, pad_waveforms, split_batch
+from ...layers.masking import lengths_to_valid_mask
 
 logger = logging.getLogger(__name__)
 

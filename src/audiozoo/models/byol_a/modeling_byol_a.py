@@ -13,8 +13,8 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import ModelOutput
 
-from ...sed_head import SedHeadMixin
-from ...heads import AudioClassifierOutput, AudioFrameClassifierOutput, frame_classification_loss
+from ...layers.classifiers import ClipClassifierMixin, FrameClassifierMixin
+from ...layers.heads import AudioClassifierOutput, AudioFrameClassifierOutput
 from .configuration_byol_a import ByolAConfig
 
 
@@ -157,54 +157,32 @@ class ByolAModel(ByolAPreTrainedModel):
         return result if return_dict else result.to_tuple()
 
 
-class ByolAForAudioClassification(ByolAPreTrainedModel):
-    """A linear classifier on the frozen-style embedding (the original linear evaluation's head)."""
+class _ByolALinearClassifier:
+    """One Linear layer on the embedding (`pooler_output`) and on every frame of `last_hidden_state`."""
 
-    def __init__(self, config: ByolAConfig):
-        super().__init__(config)
-        self.byol_a = ByolAModel(config)
+    encoder_class = ByolAModel
+
+    def _init_classifier(self, config: ByolAConfig) -> None:
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
+
+
+class ByolAForAudioClassification(_ByolALinearClassifier, ClipClassifierMixin, ByolAPreTrainedModel):
+    """A linear classifier on the frozen-style embedding (the original linear evaluation's head)."""
 
     def forward(self, input_values, attention_mask=None, labels=None, output_hidden_states=None, return_dict=None,
                 **kwargs) -> AudioClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self.byol_a(input_values, attention_mask, output_hidden_states, return_dict=True)
-        logits = self.classifier(encoded.pooler_output)
-        loss = None
-        if labels is not None:
-            loss = self.loss_function(labels=labels, pooled_logits=logits, config=self.config, **kwargs)
-        output = AudioClassifierOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states)
-        return output if return_dict else output.to_tuple()
+        return self._classify_clip(input_values, labels, return_dict, kwargs, attention_mask=attention_mask,
+                                   output_hidden_states=output_hidden_states)
 
 
-class ByolAForAudioFrameClassification(SedHeadMixin, ByolAPreTrainedModel):
+class ByolAForAudioFrameClassification(_ByolALinearClassifier, FrameClassifierMixin, ByolAPreTrainedModel):
     """A linear classifier on every frame (`config.frame_rate` per second) with clip logits from the embedding,
     or, with `config.sed_head` set, the PretrainedSED prediction head on the frame features."""
 
-    def __init__(self, config: ByolAConfig):
-        super().__init__(config)
-        self.byol_a = ByolAModel(config)
-        if config.sed_head is None:
-            self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        else:
-            self._init_sed_head(config.hidden_size)
-        self.post_init()
-
     def forward(self, input_values, attention_mask=None, labels=None, clip_labels=None, frame_mask=None,
                 output_hidden_states=None, return_dict=None, **kwargs) -> AudioFrameClassifierOutput | tuple:
-        return_dict = return_dict if return_dict is not None else self.config.return_dict
-        encoded = self.byol_a(input_values, attention_mask, output_hidden_states, return_dict=True)
-        if self.config.sed_head is not None:
-            return self._sed_forward(self.byol_a, encoded, labels, clip_labels, frame_mask, return_dict)
-        frame_logits = self.classifier(encoded.last_hidden_state)
-        clip_logits = self.classifier(encoded.pooler_output)
-        loss = None
-        if labels is not None:
-            loss = frame_classification_loss(frame_logits, labels, encoded.attention_mask, clip_logits, clip_labels)
-        output = AudioFrameClassifierOutput(loss=loss, logits=frame_logits, clip_logits=clip_logits,
-                                            frame_mask=encoded.attention_mask, hidden_states=encoded.hidden_states)
-        return output if return_dict else output.to_tuple()
+        return self._classify_frames(input_values, labels, clip_labels, frame_mask, return_dict,
+                                     attention_mask=attention_mask, output_hidden_states=output_hidden_states)
 
 
 __all__ = ["ByolAForAudioClassification", "ByolAForAudioFrameClassification", "ByolAModel", "ByolAPreTrainedModel"]

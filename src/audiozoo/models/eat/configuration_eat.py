@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ...vit import ViTEncoderConfig
+from ...layers.vit import FilterbankViTConfig
 
 
-class EatConfig(ViTEncoderConfig):
+class EatConfig(FilterbankViTConfig):
     r"""Configuration of [`EatModel`], [`EatForAudioClassification`] and [`EatForAudioFrameClassification`].
 
     Defaults are EAT-base (768 wide, 12 post-LN blocks, 12 heads), 1024-frame (10 s) input.
@@ -14,7 +14,8 @@ class EatConfig(ViTEncoderConfig):
         hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, hidden_act, qkv_bias: the ViT.
         layer_norm_eps: eps of the input LayerNorm and of every block's LayerNorms (1e-6).
         classifier_layer_norm_eps: eps of the fine-tuned head's fc_norm (1e-6 in fairseq).
-        patch_size: square patches with stride = patch size, time-major tokens (8 frequency patches per step).
+        patch_size: square patches with stride = patch size, time-major tokens (8 frequency patches per step; the
+            frame head's 6.25 steps per second).
         max_length: input frames (the feature extractor pads or, when asked, cuts to this; multiple of 16).
         num_positions: rows of the fixed sin-cos position table (768 time patches x 8 in current releases).
         num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
@@ -23,13 +24,7 @@ class EatConfig(ViTEncoderConfig):
     model_type = "audiozoo-eat"
 
     classifier_layer_norm_eps: float = 1e-6
-    patch_size: int = 16
-    max_length: int = 1024
     num_positions: int = 6144
-    num_mel_bins: int = 128
-    sampling_rate: int = 16000
-    frame_shift_ms: float = 10.0
-    sed_head: dict | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -39,13 +34,6 @@ class EatConfig(ViTEncoderConfig):
     @property
     def num_frequency_patches(self) -> int:
         return self.num_mel_bins // self.patch_size
-
-    @property
-    def frame_rate(self) -> float:
-        """Time steps per second of the frame head (one per `patch_size` frames: 6.25 for EAT)."""
-        if self.sed_head is not None:  # the PretrainedSED head's frames
-            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
-        return 1000.0 / (self.patch_size * self.frame_shift_ms)
 
 
 __all__ = ["EatConfig"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...fbank_feature_extractor import FixedLengthFbankFeatureExtractor
+from ...feature_extraction.fbank_feature_extractor import FixedLengthFbankFeatureExtractor
 
 # EAT's own (rounded) statistics and input lengths (data/raw_audio_dataset.py, scripts/finetuning_*.sh)
 EAT_PRESETS: dict[str, dict[str, float | int]] = {

@@ -9,15 +9,12 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import ModelOutput
 
-from ...token_classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
-from ...heads import (
-    time_major_patches_to_frames,
-)
-from ...vit import PatchEmbedding, PostNormBlock, output_flags, run_blocks
+from ...layers.classifiers import PooledTokenClassifierMixin, TokenFrameClassifierMixin
+from ...layers.heads import time_major_patches_to_frames
+from ...layers.vit import PatchEmbedding, PostNormBlock, ViTEncoderMixin, ViTPreTrainedModel
 from .configuration_eat import EatConfig
 
 
@@ -82,28 +79,16 @@ class EatEmbeddings(nn.Module):
         return self.dropout(self.layer_norm(tokens))
 
 
-class EatPreTrainedModel(PreTrainedModel):
+class EatPreTrainedModel(ViTPreTrainedModel):
     config: EatConfig
     base_model_prefix = "eat"
-    main_input_name = "input_values"
-    input_modalities = ("audio",)
-    supports_gradient_checkpointing = True
-    _supports_sdpa = True
-    _supports_flash_attn = True
-    _supports_flex_attn = False
     _no_split_modules = ["PostNormBlock"]
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        std = self.config.initializer_range
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
-            init.trunc_normal_(module.weight, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
-        elif isinstance(module, nn.LayerNorm):
-            init.ones_(module.weight)
-            init.zeros_(module.bias)
-        elif isinstance(module, EatEmbeddings):
+        """timm's initialisation; the CLS token normal(0, 1) and the sin-cos position table, as the original."""
+        super()._init_weights(module)
+        if isinstance(module, EatEmbeddings):
             init.normal_(module.cls_token)
             config = self.config
             steps = config.num_positions // config.num_frequency_patches
@@ -111,7 +96,7 @@ class EatPreTrainedModel(PreTrainedModel):
             init.copy_(module.position_embeddings, table[: config.num_positions].unsqueeze(0))
 
 
-class EatModel(EatPreTrainedModel):
+class EatModel(ViTEncoderMixin, EatPreTrainedModel):
     def __init__(self, config: EatConfig):
         super().__init__(config)
         self.embeddings = EatEmbeddings(config)
@@ -123,18 +108,8 @@ class EatModel(EatPreTrainedModel):
         """Per-time-step features [B, T', D]: time-major patch tokens averaged over their 8 frequency patches."""
         return time_major_patches_to_frames(encoded.last_hidden_state[:, 1:], self.config.num_frequency_patches)
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> EatModelOutput | tuple:
+    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
         """`input_values`: [B, T, num_mel_bins] (or the original's [B, 1, T, num_mel_bins]); every frame is attended to."""
-        output_hidden_states, output_attentions, return_dict = output_flags(
-            self.config, output_hidden_states, output_attentions, return_dict
-        )
         if input_values.dim() == 4 and input_values.shape[1] == 1:
             input_values = input_values[:, 0]
         if input_values.dim() != 3 or input_values.shape[-1] != self.config.num_mel_bins:
@@ -144,12 +119,12 @@ class EatModel(EatPreTrainedModel):
             )
         if input_values.shape[1] < self.config.patch_size:
             raise ValueError(f"input_values has {input_values.shape[1]} frames; at least {self.config.patch_size} are needed")
-        hidden = self.embeddings(input_values)
-        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
-        output = EatModelOutput(
+        return self.embeddings(input_values)
+
+    def encoder_output(self, hidden: torch.Tensor, all_hidden: tuple | None, all_attentions: tuple | None) -> EatModelOutput:
+        return EatModelOutput(
             last_hidden_state=hidden, pooler_output=hidden[:, 0], hidden_states=all_hidden, attentions=all_attentions
         )
-        return output if return_dict else output.to_tuple()
 
 
 class EatForAudioClassification(PooledTokenClassifierMixin, EatPreTrainedModel):

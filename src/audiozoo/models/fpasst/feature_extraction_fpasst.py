@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ...audio.passt_mel import PasstMelSpectrogram
-from ...sed_feature_extraction import SpectrogramFeatureExtractor
+from ...feature_extraction.sed_feature_extraction import SpectrogramFeatureExtractor
 
 
 class PasstMelFeatureExtractor(SpectrogramFeatureExtractor):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...sed_model import (
+from ...layers.sed_model import (
     SedForAudioFrameClassificationBase,
     SedPreTrainedModel,
     SedViTEncoder,

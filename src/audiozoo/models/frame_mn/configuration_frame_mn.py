@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...sed_model import SedEncoderConfig
+from ...layers.sed_model import SedEncoderConfig
 
 
 class FrameMnConfig(SedEncoderConfig):

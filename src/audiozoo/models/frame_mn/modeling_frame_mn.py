@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from ...sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
+from ...layers.sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
 from .configuration_frame_mn import FrameMnConfig
 from .mobilenet import FrameMobileNetEncoder
 

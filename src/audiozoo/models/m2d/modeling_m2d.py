@@ -13,13 +13,13 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
-from ...sed_model import (
+from ...layers.sed_model import (
     SedForAudioFrameClassificationBase,
     SedPreTrainedModel,
     SedViTEncoder,
     check_spectrogram_input,
 )
-from ...vit import PatchEmbedding, output_flags, run_blocks
+from ...layers.vit import PatchEmbedding, run_blocks
 from .configuration_m2d import M2dConfig
 
 
@@ -58,19 +58,9 @@ class M2dModel(SedViTEncoder, M2dPreTrainedModel):
         frames = tokens.reshape(batch, bands, steps, size).permute(0, 2, 1, 3).reshape(batch, steps, bands * size)
         return frames, all_hidden or (), all_attentions or ()
 
-    def forward(
-        self,
-        input_values: torch.Tensor,
-        output_hidden_states: bool | None = None,
-        output_attentions: bool | None = None,
-        return_dict: bool | None = None,
-        **kwargs,
-    ) -> BaseModelOutput | tuple:
+    def encode(self, input_values: torch.Tensor, output_hidden_states: bool, output_attentions: bool) -> BaseModelOutput:
         """`last_hidden_state`: [B, t, 5 * D] stacked frame features of all chunks. hidden_states / attentions:
         per layer, the chunks' token sequences (CLS included) concatenated along the token axis."""
-        output_hidden_states, output_attentions, return_dict = output_flags(
-            self.config, output_hidden_states, output_attentions, return_dict
-        )
         check_spectrogram_input(input_values, self.config.num_mel_bins, "M2D")
         unit, patch = self.config.unit_frames, self.config.patch_size
         frames = input_values.shape[-1]
@@ -84,8 +74,7 @@ class M2dModel(SedViTEncoder, M2dPreTrainedModel):
         sequence = torch.cat([chunk[0] for chunk in chunks], dim=1)
         hidden_states = tuple(torch.cat(layer, dim=1) for layer in zip(*(c[1] for c in chunks))) or None
         attentions = tuple(layer for chunk in chunks for layer in chunk[2]) or None
-        output = BaseModelOutput(last_hidden_state=sequence, hidden_states=hidden_states, attentions=attentions)
-        return output if return_dict else output.to_tuple()
+        return BaseModelOutput(last_hidden_state=sequence, hidden_states=hidden_states, attentions=attentions)
 
 
 class M2dForAudioFrameClassification(SedForAudioFrameClassificationBase, M2dPreTrainedModel):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..families import family_of
+
 
 @dataclass(frozen=True)
 class Family:
@@ -422,12 +424,10 @@ def _architecture_table(config) -> str:
 
 
 def _family_of(config) -> str:
-    model_type = getattr(config, "model_type", "audiozoo-beats")
-    if model_type == "audiozoo-beats" and getattr(config, "sed_head", None) is not None:
+    """The card family of a config: its model family's package, or beats_sed for BEATs with the PretrainedSED head."""
+    if config.model_type == "audiozoo-beats" and getattr(config, "sed_head", None) is not None:
         return "beats_sed"
-    sed = {"audiozoo-atst-frame": "atst_frame", "audiozoo-fpasst": "fpasst", "audiozoo-asit": "asit",
-           "audiozoo-m2d": "m2d", "audiozoo-frame-mn": "frame_mn"}
-    return {"audiozoo-ast": "ast", "audiozoo-eat": "eat", "audiozoo-byol-a": "byol_a", **sed}.get(model_type, "beats")
+    return family_of(config.model_type).package
 
 
 SED_FAMILY_KEYS = ("atst_frame", "fpasst", "asit", "m2d", "frame_mn", "beats_sed")

@@ -85,6 +85,18 @@ class SedHeadSettings:
         return self.seq_len / self.window_seconds
 
 
+class SedHeadConfigMixin:
+    """For model configs with a `sed_head` field: `frame_rate`, the frame classifier's output frames per second,
+    is the PretrainedSED head's when `sed_head` is set, else that of the family's own frame head
+    (`native_frame_rate`)."""
+
+    @property
+    def frame_rate(self) -> float:
+        if self.sed_head is not None:
+            return self.sed_head.get("seq_len", 250) / self.sed_head.get("window_seconds", 10.0)
+        return self.native_frame_rate
+
+
 def resample_sequence(sequence: torch.Tensor, length: int) -> torch.Tensor:
     """[B, N, D] -> [B, length, D]: adaptive average pooling if N > length, linear interpolation if N < length."""
     steps = sequence.shape[1]
@@ -235,6 +247,7 @@ class SedHeadMixin:
 
 __all__ = [
     "BidirectionalRecurrent",
+    "SedHeadConfigMixin",
     "SedHeadMixin",
     "SedHeadSettings",
     "SedPredictionHead",

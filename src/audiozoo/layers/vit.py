@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig
+from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .attention import eager_attention_forward
+from .sed_head import SedHeadConfigMixin
 
 
 class ViTEncoderConfig(PreTrainedConfig):
@@ -44,6 +45,40 @@ class ViTEncoderConfig(PreTrainedConfig):
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({self.num_attention_heads})"
             )
+
+
+class FilterbankViTConfig(SedHeadConfigMixin, ViTEncoderConfig):
+    r"""The fields AST and EAT share besides the transformer's: a fine-tuned head with its own LayerNorm, square
+    patches over a Kaldi filterbank of `max_length` frames, the front end, and the frame classifier's head.
+
+    Args:
+        classifier_layer_norm_eps: eps of the head's LayerNorm.
+        patch_size: square patch size.
+        max_length: input frames.
+        num_mel_bins, sampling_rate, frame_shift_ms: the front end the model expects.
+        sed_head: settings of the PretrainedSED prediction head for the frame classifier
+            (`audiozoo.layers.sed_head.SedHeadSettings`); None: the clip head applied per time step, one step every
+            `time_step_frames` filterbank frames.
+    """
+
+    classifier_layer_norm_eps: float = 1e-5
+    patch_size: int = 16
+    max_length: int = 1024
+    num_mel_bins: int = 128
+    sampling_rate: int = 16000
+    frame_shift_ms: float = 10.0
+    sed_head: dict | None = None
+
+    @property
+    def time_step_frames(self) -> int:
+        """Filterbank frames between the frame head's time steps: one patch (a family with a time stride of its own
+        overrides this)."""
+        return self.patch_size
+
+    @property
+    def native_frame_rate(self) -> float:
+        """Time steps per second of the frame head (one every `time_step_frames` filterbank frames)."""
+        return 1000.0 / (self.time_step_frames * self.frame_shift_ms)
 
 
 @torch.no_grad()
@@ -87,6 +122,57 @@ def run_blocks(
         if output_attentions:
             all_attentions += (weights,)
     return hidden, all_hidden, all_attentions
+
+
+class ViTPreTrainedModel(PreTrainedModel):
+    """What the spectrogram ViTs' pretrained-model classes share (AST, EAT, the PretrainedSED encoders): audio
+    `input_values`, gradient checkpointing, SDPA and flash attention, pre-LN blocks kept whole on one device, and
+    timm's initialisation (`init_vit_weights`). Families set `config`, `base_model_prefix` and what differs."""
+
+    main_input_name = "input_values"
+    input_modalities = ("audio",)
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _supports_flash_attn = True
+    _supports_flex_attn = False
+    _no_split_modules = ["PreNormBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        """timm's ViT initialisation: truncated normal for linears, convolutions and learned tables."""
+        init_vit_weights(module, self.config.initializer_range)
+
+
+class ViTEncoderMixin:
+    """The forward of the spectrogram ViT encoders: `embed` (input -> tokens with positions; the input checks),
+    the blocks in `self.layers`, then `encoder_output` (the family's output from the last block's output). A
+    family whose encoding is not one pass over the blocks (M2D's chunks) overrides `encode`."""
+
+    def forward(
+        self,
+        input_values: torch.Tensor,
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ):
+        """`hidden_states`: the embeddings and every block's output; `attentions` with eager attention only."""
+        output_hidden_states, output_attentions, return_dict = output_flags(
+            self.config, output_hidden_states, output_attentions, return_dict
+        )
+        output = self.encode(input_values, output_hidden_states, output_attentions)
+        return output if return_dict else output.to_tuple()
+
+    def encode(self, input_values: torch.Tensor, output_hidden_states: bool, output_attentions: bool):
+        hidden = self.embed(input_values)
+        hidden, all_hidden, all_attentions = run_blocks(self.layers, hidden, None, output_hidden_states, output_attentions)
+        return self.encoder_output(hidden, all_hidden, all_attentions)
+
+    def embed(self, input_values: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encoder_output(self, hidden: torch.Tensor, all_hidden: tuple | None, all_attentions: tuple | None):
+        raise NotImplementedError
 
 
 class PatchEmbedding(nn.Module):

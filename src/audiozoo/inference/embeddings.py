@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from transformers import AutoFeatureExtractor, AutoModel
 
-from .heads import masked_mean
-from .pipelines.audio_input import decode_audio_input
+from ..layers.heads import masked_mean
+from ..pipelines.audio_input import decode_audio_input
 
 
 def load_encoder(model_name_or_path: str, device: str = "cpu"):

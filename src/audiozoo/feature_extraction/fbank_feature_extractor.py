@@ -13,9 +13,9 @@ import torch
 from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
-from .audio.fbank import KaldiFbank
+from ..audio.fbank import KaldiFbank
 from .features import check_sampling_rate, check_waveforms, pad_waveforms, split_batch
-from .masking import lengths_to_valid_mask, reduce_valid_mask_by_chunks
+from ..layers.masking import lengths_to_valid_mask, reduce_valid_mask_by_chunks
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Feature-extractor bases: waveform validation and padding, the Kaldi filterbank and PretrainedSED front ends."""

@@ -1,0 +1,1 @@
+"""Inference beyond one clip: embeddings of files and datasets."""
