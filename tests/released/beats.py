@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from audiozoo.labels import dataset_labels
+from audiozoo.data.labels import dataset_labels
 from audiozoo.models.beats import (
     BeatsConfig,
     BeatsForAudioClassification,

@@ -14,7 +14,7 @@ import torch
 
 from audiozoo.conversion.common import load_torch_checkpoint, rename_keys
 from audiozoo.conversion.fairseq import load_fairseq_checkpoint
-from audiozoo.labels import audioset_mid_to_name, dataset_labels
+from audiozoo.data.labels import audioset_mid_to_name, dataset_labels
 from audiozoo.models.byol_a import ByolAConfig, ByolAModel
 from audiozoo.models.eat import EatConfig, EatForAudioClassification, EatModel
 from audiozoo.models.frame_mn import FrameMnConfig, FrameMnForAudioFrameClassification
