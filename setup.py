@@ -13,7 +13,8 @@ setup(
     packages=find_packages("src"),
     package_data={"audiozoo": ["data/*.csv", "data/*.md", "default_model/*"]},
     install_requires=[
-        # torch: install the CPU build first (`pip install torch==2.13.0`); any 2.x satisfies this range.
+        # torch: install the CPU build first (`pip install torch==2.13.0`, or PyTorch's CPU wheel index, see the
+        # README); any 2.x satisfies this range.
         "torch>=2.4",
         "transformers>=5.0,<6",
         "accelerate>=1.0",
@@ -27,12 +28,15 @@ setup(
         "scipy",
         "tqdm",  # progress bars of the training loops
         "h5py>=3",  # teacher pseudo-labels for `audiozoo distill --pseudo_labels` (HDF5)
-        "pandas",  # score tables of the SED metrics (sed_scores_eval's format)
-        # SED metrics (PSDS1, collar/segment F1); its dependency dcase_util imports pkg_resources, which
-        # setuptools removed in 82
-        "sed_scores_eval>=0.0.4",
-        "setuptools<82",
     ],
-    extras_require={"test": ["pytest>=8", "matplotlib"], "plot": ["matplotlib"]},
-    entry_points={"console_scripts": ["audiozoo=audiozoo.cli:main"]},
+    extras_require={
+        # SED metrics (PSDS1, collar/segment F1: audiozoo.sed.evaluation, validation of `audiozoo distill`);
+        # sed_scores_eval pulls in sed_eval and dcase_util, whose import of pkg_resources needs setuptools < 82
+        "sed": ["sed_scores_eval>=0.0.4", "pandas", "setuptools<82"],
+        # `audiozoo detect --plot` and audiozoo.sed.plot
+        "plot": ["matplotlib"],
+        "test": ["pytest>=8", "sed_scores_eval>=0.0.4", "pandas", "setuptools<82", "matplotlib"],
+    },
+    py_modules=["audiozoo_cli"],
+    entry_points={"console_scripts": ["audiozoo=audiozoo_cli:main"]},
 )

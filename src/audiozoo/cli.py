@@ -277,9 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import audiozoo  # noqa: F401  (registers the models and pipelines)
-
     args = build_parser().parse_args(argv)
+    import audiozoo
+
+    audiozoo.load()  # registers the models and pipelines (deferred by the console entry point)
     return args.handler(args)
 
 
