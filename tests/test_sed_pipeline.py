@@ -124,3 +124,42 @@ def test_detect_cli_prints_events_and_writes_tsv_and_plot(converted_dir, long_re
     assert '"label": "%s"' % label in capsys.readouterr().out
     with pytest.raises(ValueError, match="unknown class names"):
         main(["detect", path, "--model", folder, "--threshold", "No such class=0.2"])
+
+
+def test_plot_panels_share_one_time_axis_and_say_what_was_left_out(long_recording, tmp_path, monkeypatch):
+    """The spectrogram and the event roll span the same width in the figure and the same seconds (colour bars in a
+    column of their own); with more classes than rows, the figure says how many were left out and why."""
+    from matplotlib.figure import Figure
+
+    from audiozoo.sed.plot import plot_events
+
+    saved = []
+    save = Figure.savefig
+
+    def keep(figure, *args, **kwargs):
+        saved.append(figure)
+        return save(figure, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    waveform, _ = long_recording
+    duration = waveform.size / 16000
+    rng = np.random.default_rng(0)
+    events = [{"label": f"class {index}", "onset": onset, "offset": min(duration, onset + 2.0), "score": score}
+              for index, (onset, score) in enumerate(zip(rng.uniform(0, duration - 1, 30), rng.uniform(0.5, 1, 30)))]
+    events.append({"label": "to the end", "onset": duration - 1.0, "offset": duration, "score": 0.4})
+    png = plot_events(waveform, 16000, events, tmp_path / "roll.png", max_rows=25)
+    assert png.read_bytes()[:4] == b"\x89PNG" and len(saved) == 1
+
+    axes = saved[0].axes
+    top = next(ax for ax in axes if ax.get_ylabel() == "mel bin")
+    bottom = next(ax for ax in axes if ax.get_xlabel() == "time (s)")
+    top_box, bottom_box = top.get_position(), bottom.get_position()
+    assert top_box.x0 == pytest.approx(bottom_box.x0, abs=1e-9)
+    assert top_box.x1 == pytest.approx(bottom_box.x1, abs=1e-9)
+    assert top.get_xlim() == pytest.approx((0.0, duration)) and bottom.get_xlim() == pytest.approx((0.0, duration))
+    left, right, _, _ = top.images[0].get_extent()  # the spectrogram covers the whole recording, centred frames
+    assert left <= 0.0 and duration <= right <= duration + 0.01
+    note = bottom.get_title(loc="left")
+    assert "25 of 31 classes" in note and "6 left out" in note and "highest event score" in note
+    rows = [label.get_text() for label in bottom.get_yticklabels()]
+    assert len(rows) == 25 and "to the end" not in rows  # its score, 0.4, is the lowest

@@ -12,7 +12,9 @@ ground truth as `(onset, offset, label)` events, build sed_scores_eval score Dat
 A frame counts as active when its probability is strictly greater than the threshold, as in
 `probabilities_to_events`. sed_scores_eval cannot score a class without any ground-truth event (recall is
 undefined); such classes are left out of every average and listed under `ignored_labels`.
-sed_scores_eval is imported on first use: it pulls in sed_eval and dcase_util, which are slow to import.
+sed_scores_eval and pandas are imported on first use: they come with the `sed` extra
+(`pip install "audiozoo[sed]"`), not with the base install, and sed_scores_eval pulls in sed_eval and dcase_util,
+which are slow to import. `require_sed_metrics()` checks for them up front (training calls it before a run).
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PSDS1_SETTINGS", "event_based_f1", "psds1", "segment_based_f1"]
+__all__ = [
+    "PSDS1_SETTINGS",
+    "SED_EXTRA_INSTALL",
+    "event_based_f1",
+    "psds1",
+    "require_sed_metrics",
+    "segment_based_f1",
+]
 
 # DCASE Task 4 PSDS scenario 1.
 PSDS1_SETTINGS = {
@@ -45,9 +54,15 @@ _RESERVED_LABELS = ("onset", "offset")
 GroundTruth = Mapping[str, Sequence[Any]]
 
 
+SED_EXTRA_INSTALL = 'pip install "audiozoo[sed]"'
+
+
 def _sed_scores_eval() -> ModuleType:
-    """Import sed_scores_eval on first use, hiding dcase_util's pkg_resources deprecation warning."""
+    """Import sed_scores_eval (and pandas, which its score tables are) on first use, hiding dcase_util's
+    pkg_resources deprecation warning; a missing module is an ImportError that names the `sed` extra."""
     try:
+        import pandas  # noqa: F401  (checked on its own: an already imported sed_scores_eval would not re-import it)
+
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*pkg_resources.*")
             import sed_scores_eval
@@ -56,12 +71,24 @@ def _sed_scores_eval() -> ModuleType:
             import sed_scores_eval.intersection_based
             import sed_scores_eval.segment_based
     except ImportError as error:
+        missing = error.name or str(error)
+        hint = ""
+        if missing.split(".")[0] == "pkg_resources":
+            hint = (" (dcase_util, which sed_scores_eval imports through sed_eval, needs pkg_resources, which "
+                    "setuptools dropped in version 82; the extra pins setuptools<82)")
         raise ImportError(
-            "audiozoo.sed.evaluation needs sed_scores_eval (`pip install sed_scores_eval`). It imports sed_eval, "
-            "whose dependency dcase_util needs pkg_resources, which setuptools dropped in version 82: "
-            "if the missing module is pkg_resources, `pip install 'setuptools<82'`."
+            f"the SED metrics (PSDS1, event- and segment-based F1) need sed_scores_eval and pandas, which are not "
+            f"part of the base install: {SED_EXTRA_INSTALL}. Missing module: {missing}{hint}."
         ) from error
     return sed_scores_eval
+
+
+def require_sed_metrics() -> None:
+    """Raise the ImportError naming `pip install "audiozoo[sed]"` now if the SED metrics cannot run.
+
+    Training loops that validate with PSDS1 call this before they build anything, so a missing extra fails at the
+    start of a run instead of after the first epoch."""
+    _sed_scores_eval()
 
 
 @functools.cache

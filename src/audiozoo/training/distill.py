@@ -5,7 +5,8 @@ frame logits: loss = w * BCE(student, sigmoid(teacher)) + (1 - w) * BCE(student,
 `distillation_loss_weight` (0.9 in the paper's student run). Teacher logits come either from a pseudo-label
 file — HDF5 with `filenames` (bytes) and `strong_logits` [N, C, T] float16, the layout of the published
 ensemble file — or from teacher models run on the same windows (their logits averaged). Validation reports
-frame F1 and PSDS1 (`audiozoo.sed.psds1`, DCASE scenario 1). Everything else is `audiozoo finetune`.
+frame F1 and PSDS1 (`audiozoo.sed.psds1`, DCASE scenario 1; it needs the `sed` extra, `pip install
+"audiozoo[sed]"`, and a run without it stops before training starts). Everything else is `audiozoo finetune`.
 """
 
 from __future__ import annotations

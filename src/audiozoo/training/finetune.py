@@ -160,6 +160,11 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
     if args.events:
         examples = attach_events(examples, read_events_table(args.events))
     task = _task(args, examples)
+    if task == "frame" and any(example.events for example in examples):
+        # validation scores PSDS1 (sed_scores_eval, the `sed` extra): without it, fail now rather than after an epoch
+        from ..sed.evaluation import require_sed_metrics
+
+        require_sed_metrics()
     labels = sorted({label for example in examples for label in example.labels})
     if args.labels:
         labels = [line.strip() for line in Path(args.labels).read_text(encoding="utf-8").splitlines() if line.strip()]
