@@ -17,8 +17,9 @@ FILES = ("config.json", "model.safetensors", "preprocessor_config.json")
 CARD = """# audiozoo default model: drum-hit classifier
 
 A small BYOL-A v1 network (conv 32 channels, 256-d embedding) trained from scratch by
-`bash examples/drums/train.sh` on 192 real one-shot drum recordings (../shared/data/drums: hydrogen-drumkits and
-avldrums.lv2 samples, GPL-2 / GPL-2+ / CC-BY-SA-3.0-US / CC-BY-3.0 per clip, see that folder's details.csv).
+`bash examples/drums/train.sh` on 192 real one-shot drum recordings (the drums set of examples/drums/README.md:
+hydrogen-drumkits and avldrums.lv2 samples, GPL-2 / GPL-2+ / CC-BY-SA-3.0-US / CC-BY-3.0 per clip, listed in its
+details.csv).
 Classes: {labels}.
 
 Split by drum kit (seed 42), so the test kits are unseen: {sizes}.
