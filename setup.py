@@ -34,8 +34,8 @@ setup(
         # sed_scores_eval pulls in sed_eval and dcase_util, whose import of pkg_resources needs setuptools < 82
         "sed": ["sed_scores_eval>=0.0.4", "pandas", "setuptools<82"],
         # `audiozoo detect --plot` and audiozoo.sed.plot
-        "plot": ["matplotlib"],
-        "test": ["pytest>=8", "sed_scores_eval>=0.0.4", "pandas", "setuptools<82", "matplotlib"],
+        "plot": ["matplotlib>=3.6"],
+        "test": ["pytest>=8", "sed_scores_eval>=0.0.4", "pandas", "setuptools<82", "matplotlib>=3.6"],
     },
     py_modules=["audiozoo_cli"],
     entry_points={"console_scripts": ["audiozoo=audiozoo_cli:main"]},
