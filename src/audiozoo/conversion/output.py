@@ -5,25 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..hub.push import push_folder
-from ..hub.remote_code import write_remote_code
+from ..hub.push import push_model_folder
 from .verify import verify_round_trip
 
 
 def save_converted(model, feature_extractor, output_dir: str | Path, *, card: str | None,
                    push_to_hub: str | None = None) -> Path:
-    """Write OUT/{config.json, model.safetensors, preprocessor_config.json, README.md, *.py}, then reload it
-    through the Auto classes and compare, so a folder that does not round-trip is never reported as converted.
-    `push_to_hub` uploads the whole folder to that repo."""
+    """Write OUT/{config.json, model.safetensors, preprocessor_config.json, README.md, *.py} (`save_pretrained` of
+    the package's classes writes the remote code), then reload it through the Auto classes and compare, so a folder
+    that does not round-trip is never reported as converted. `push_to_hub` uploads its model files to that repo
+    (`hub.push.push_model_folder`: the allow-listed files only)."""
     output_dir = Path(output_dir)
     model.save_pretrained(output_dir)
     feature_extractor.save_pretrained(output_dir)
     if card is not None:
         (output_dir / "README.md").write_text(card, encoding="utf-8")
-    write_remote_code(output_dir)
     verify_round_trip(model, feature_extractor, output_dir)
     if push_to_hub:
-        push_folder(output_dir, push_to_hub, commit_message="Convert with audiozoo")
+        push_model_folder(output_dir, push_to_hub, commit_message="Convert with audiozoo")
     return output_dir
 
 

@@ -16,11 +16,12 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from ..audio.fbank import KaldiFbank
 from .features import check_sampling_rate, check_waveforms, pad_waveforms, split_batch
 from ..layers.masking import lengths_to_valid_mask, reduce_valid_mask_by_chunks
+from ..layers.remote_code_saving import RemoteCodeSavingMixin
 
 logger = logging.getLogger(__name__)
 
 
-class KaldiFbankFeatureExtractor(SequenceFeatureExtractor):
+class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
     """Batched Kaldi-filterbank front end shared by the spectrogram models.
 
     Args:

@@ -19,12 +19,13 @@ import torch
 from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
+from ..layers.remote_code_saving import RemoteCodeSavingMixin
 from .features import check_sampling_rate, check_waveforms, pad_waveforms, split_batch
 
 logger = logging.getLogger(__name__)
 
 
-class SpectrogramFeatureExtractor(SequenceFeatureExtractor):
+class SpectrogramFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
     """Validation, zero-padding to the longest clip and output packing; subclasses compute the features."""
 
     model_input_names = ["input_values"]

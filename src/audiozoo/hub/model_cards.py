@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..families import family_of
 
@@ -438,8 +439,10 @@ def card_for_conversion(original_filename: str, config) -> str:
     return render_model_card(find_release(original_filename), config)
 
 
-def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
-    """The card of a released checkpoint, or a generic one (from the config) for a user's own conversion."""
+def render_model_card(release: ReleasedCheckpoint | None, config=None, *, hub_id: str | None = None,
+                      description: str | None = None) -> str:
+    """The card of a released checkpoint, or a generic one (from the config) for a user's own conversion; `hub_id`
+    and `description` replace the generic card's placeholder repo id and first paragraph."""
     if release is None:
         if config is None:
             raise ValueError("render_model_card needs a release entry or a config")
@@ -449,8 +452,9 @@ def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
         if family.key in SED_FAMILY_KEYS:
             kind = "sed"
         release = ReleasedCheckpoint(
-            "path/to/converted-model", "original checkpoint", kind, "",
-            f"A {family.name} model converted from a checkpoint in the original format.", family=family.key,
+            hub_id or "path/to/converted-model", "original checkpoint", kind, "",
+            description or f"A {family.name} model converted from a checkpoint in the original format.",
+            family=family.key,
         )
     family = FAMILIES[release.family]
     title = f"{family.name} {release.iteration} ({release.kind})" if release.iteration else f"{family.name} (converted)"
@@ -477,5 +481,197 @@ def render_model_card(release: ReleasedCheckpoint | None, config=None) -> str:
         frame_rate=frame_rate,
         architecture=_architecture_table(config),
         limitation=LIMITATIONS[family.key],
+        citation=family.citation,
+    )
+
+
+FINETUNED_TEMPLATE = """---
+library_name: transformers
+license: {license}
+pipeline_tag: audio-classification
+tags:
+- audio
+- {family_key}
+- audiozoo
+- fine-tuned
+{extra_tags}{base_model}---
+
+# {title}
+
+{description}
+
+## Use
+
+```python
+import torch, audiozoo  # pip install audiozoo; importing registers the model with the Auto classes
+from transformers import AutoFeatureExtractor, {model_class}
+
+feature_extractor = AutoFeatureExtractor.from_pretrained("{hub_id}")
+model = {model_class}.from_pretrained("{hub_id}", dtype=torch.float32)
+inputs = feature_extractor([waveform], sampling_rate={sampling_rate})  # mono float32 at {sampling_rate} Hz
+outputs = model(**inputs)
+```
+{usage}
+Without audiozoo installed, pass `trust_remote_code=True` to load the copy of the code stored with the weights
+(needs `transformers>=5`).
+
+## Training
+
+{training}
+## Results
+
+{results}
+## Labels
+
+{labels}
+
+## Limitations
+
+- The figures above come from this run's own split of its data (the manifest's `split` column, else a seeded
+  split by group or stratified by label), not from a published benchmark protocol.
+- Input: mono float waveforms at {sampling_rate} Hz; the feature extractor refuses other rates, the pipelines
+  and the `audiozoo` CLI resample.
+- License: that of the base model's original release ({source}).
+
+## Citation
+
+The base model:
+
+```bibtex
+{citation}
+```
+"""
+
+TASKS = {
+    "single": ("single-label clip classification", "accuracy"),
+    "multi": ("multi-label clip classification", "mAP"),
+    "frame": ("frame-level sound-event detection", "frame_micro_f1"),
+}
+SETTINGS_SHOWN = (
+    ("epochs", "epochs"), ("max_steps", "maximum optimiser steps"), ("batch_size", "batch size"),
+    ("gradient_accumulation_steps", "gradient accumulation steps"), ("lr", "learning rate"),
+    ("scheduler", "schedule"), ("warmup_steps", "warm-up steps"), ("weight_decay", "weight decay"),
+    ("layer_decay", "layer-wise lr decay"), ("clip_seconds", "clip length (s)"), ("mixup_alpha", "mixup alpha"),
+    ("gain_db", "random gain (dB)"), ("roll", "random roll"), ("time_masks", "time masks"),
+    ("frequency_masks", "frequency masks"), ("balanced_sampler", "balanced sampler"),
+    ("distillation_loss_weight", "distillation loss weight"), ("mixed_precision", "mixed precision"),
+    ("seed", "seed"),
+)
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_finetune_results(results: dict) -> bool:
+    """Whether a results.json is the record `audiozoo finetune` / `distill` write (FinetuneResult)."""
+    return isinstance(results, dict) and {"metric", "test", "history"} <= set(results)
+
+
+def _figure(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{value}"
+    if isinstance(value, int):
+        return f"{value}"
+    return "n/a" if value != value else f"{value:.4f}"
+
+
+def _table(rows: list[tuple[str, object]]) -> str:
+    return "\n".join(["| | |", "| --- | --- |"] + [f"| {name} | {_figure(value)} |" for name, value in rows]) + "\n"
+
+
+def _finetune_task(config, results: dict) -> str:
+    architecture = (getattr(config, "architectures", None) or [""])[0]
+    if architecture.endswith("ForAudioFrameClassification"):
+        return "frame"
+    return "multi" if config.problem_type == "multi_label_classification" else "single"
+
+
+def render_finetuned_card(config, results: dict, hub_id: str) -> str:
+    """The card of a folder `audiozoo finetune` (or `distill`) wrote: what it was trained from and on (from
+    results.json's `settings`, when the run recorded them), task, labels, training settings and the test figures
+    of results.json, plus how to use it from `hub_id`."""
+    family = FAMILIES[_family_of(config)]
+    task = _finetune_task(config, results)
+    task_name, _ = TASKS[task]
+    settings = results.get("settings") or {}
+    labels = [config.id2label[index] for index in sorted(config.id2label)]
+    base = settings.get("model")
+    distilled = bool(settings.get("pseudo_labels") or settings.get("teachers"))
+    command = "audiozoo distill" if distilled else "audiozoo finetune"
+    base_name = base if base and HUB_ID.match(base) and not Path(base).exists() else None
+    source = f" from [{base}](https://huggingface.co/{base})" if base_name else (
+        f" from a local {family.name} folder (`{Path(base).name}`)" if base else "")
+    description = (f"This {family.name} model was trained with `{command}`{source} for {task_name} over "
+                   f"{len(labels)} labels.")
+
+    training_rows: list[tuple[str, object]] = [("model family", family.name)]
+    if base:
+        training_rows.append(("base model", f"`{base_name or Path(base).name}`"))
+    elif settings.get("config"):
+        training_rows.append(("base model", "none (trained from a config)"))
+    if settings.get("data"):
+        training_rows.append(("data", f"`{Path(settings['data']).name}`"))
+    training_rows.append(("task", task_name))
+    training_rows.append(("labels", len(labels)))
+    sizes = results.get("sizes") or {}
+    if sizes:
+        training_rows.append(("clips (train / valid / test)",
+                              " / ".join(str(sizes.get(split, 0)) for split in ("train", "valid", "test"))))
+    steps = results["losses"][-1][0] if results.get("losses") else None
+    if steps is not None:
+        training_rows.append(("optimiser steps", steps))
+    training_rows += [(name, f"{settings[key]:g}" if isinstance(settings[key], float) else settings[key])
+                      for key, name in SETTINGS_SHOWN if settings.get(key) not in (None, "")]
+    if results.get("best_epoch") is not None and results.get("best_metric") is not None:
+        training_rows.append(("best epoch (kept)",
+                              f"{results['best_epoch']} (validation {results['metric']} {_figure(results['best_metric'])})"))
+    if results.get("seconds"):
+        training_rows.append(("training time", f"{results['seconds'] / 60:.1f} min"))
+
+    test = results.get("test") or {}
+    if test:
+        result_text = "On the run's test split:\n\n" + "\n".join(
+            ["| metric | value |", "| --- | --- |"] + [f"| {name} | {_figure(value)} |" for name, value in test.items()]
+        ) + "\n"
+    else:
+        result_text = "The run had no test split: no test figures.\n"
+    history = results.get("history") or []
+    if history:
+        keys = [key for key in history[0] if key not in ("epoch", "step")]
+        result_text += "\nValidation after each epoch:\n\n" + "\n".join(
+            ["| epoch | step | " + " | ".join(keys) + " |", "| --- | --- | " + " | ".join("---" for _ in keys) + " |"]
+            + [f"| {row['epoch']} | {row['step']} | " + " | ".join(_figure(row.get(key)) for key in keys) + " |"
+               for row in history]
+        ) + "\n"
+
+    shown = labels if len(labels) <= 60 else labels[:60]
+    label_text = ", ".join(f"`{label}`" for label in shown)
+    if len(shown) < len(labels):
+        label_text += f" and {len(labels) - len(shown)} more (`config.id2label`)"
+    if task == "frame":
+        usage = (f"\n```python\nimport audiozoo  # registers the sound-event-detection pipeline\n"
+                 f"from transformers import pipeline\ndetect = pipeline(\"sound-event-detection\", "
+                 f"model=\"{hub_id}\")\ndetect(\"recording.wav\", threshold=0.5)\n```\n`logits` are frame logits "
+                 f"[batch, frames, {len(labels)}] at `config.frame_rate` = {config.frame_rate:g} frames per second.\n")
+        model_class = "AutoModelForAudioFrameClassification"
+    else:
+        function = "a sigmoid" if task == "multi" else "a softmax"
+        usage = (f"\n```python\nfrom transformers import pipeline\nclassify = pipeline(\"audio-classification\", "
+                 f"model=\"{hub_id}\")\nclassify(\"clip.wav\", top_k=5)\n```\nThe pipeline applies {function} to "
+                 "`logits`.\n")
+        model_class = "AutoModelForAudioClassification"
+    return FINETUNED_TEMPLATE.format(
+        license=family.license,
+        family_key=family.key,
+        extra_tags="- sound-event-detection\n" if task == "frame" else "",
+        base_model=f"base_model: {base_name}\n" if base_name else "",
+        title=hub_id.split("/")[-1],
+        description=description,
+        model_class=model_class,
+        hub_id=hub_id,
+        sampling_rate=getattr(config, "sampling_rate", None) or 16000,
+        usage=usage,
+        training=_table(training_rows),
+        results=result_text,
+        labels=label_text,
+        source=family.source,
         citation=family.citation,
     )

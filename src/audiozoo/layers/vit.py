@@ -15,6 +15,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .attention import eager_attention_forward
+from .remote_code_saving import RemoteCodeSavingMixin
 from .sed_head import SedHeadConfigMixin
 
 
@@ -124,7 +125,7 @@ def run_blocks(
     return hidden, all_hidden, all_attentions
 
 
-class ViTPreTrainedModel(PreTrainedModel):
+class ViTPreTrainedModel(RemoteCodeSavingMixin, PreTrainedModel):
     """What the spectrogram ViTs' pretrained-model classes share (AST, EAT, the PretrainedSED encoders): audio
     `input_values`, gradient checkpointing, SDPA and flash attention, pre-LN blocks kept whole on one device, and
     timm's initialisation (`init_vit_weights`). Families set `config`, `base_model_prefix` and what differs."""

@@ -23,6 +23,7 @@ from ...layers.attention import eager_attention_forward
 from ...layers.classifiers import ClipClassifierMixin, FrameClassifierMixin
 from ...layers.heads import AudioClassifierOutput, AudioFrameClassifierOutput, time_major_patches_to_frames
 from ...layers.masking import reduce_valid_mask_by_chunks
+from ...layers.remote_code_saving import RemoteCodeSavingMixin
 from ...layers.vit import output_flags
 from .configuration_beats import BeatsConfig, BeatsTokenizerConfig
 
@@ -324,7 +325,7 @@ class BeatsEncoder(nn.Module):
         )
 
 
-class BeatsPreTrainedModel(PreTrainedModel):
+class BeatsPreTrainedModel(RemoteCodeSavingMixin, PreTrainedModel):
     config: BeatsConfig
     base_model_prefix = "beats"
     main_input_name = "input_values"

@@ -12,6 +12,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 from ...audio.melspec import LogMelSpectrogram
 from ...feature_extraction.features import check_sampling_rate, check_waveforms, pad_waveforms, split_batch
 from ...layers.masking import lengths_to_valid_mask
+from ...layers.remote_code_saving import RemoteCodeSavingMixin
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ BYOL_A_NORM_PRESETS: dict[str, tuple[float, float]] = {
 }
 
 
-class ByolAFeatureExtractor(SequenceFeatureExtractor):
+class ByolAFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
     """Waveforms -> `input_values` [B, 1, n_mels, T] (the original layout) and, when lengths differ, a frame mask.
 
     v1 uses torchaudio's MelSpectrogram (HTK mel scale, no filter norm); v2 nnAudio's (Slaney scale and area

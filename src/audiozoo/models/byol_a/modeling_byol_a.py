@@ -15,6 +15,7 @@ from transformers.modeling_outputs import ModelOutput
 
 from ...layers.classifiers import ClipClassifierMixin, FrameClassifierMixin
 from ...layers.heads import AudioClassifierOutput, AudioFrameClassifierOutput
+from ...layers.remote_code_saving import RemoteCodeSavingMixin
 from .configuration_byol_a import ByolAConfig
 
 
@@ -68,7 +69,7 @@ class ByolAConvBlock(nn.Module):
         return self.pool(torch.relu(self.norm(self.conv(features))))
 
 
-class ByolAPreTrainedModel(PreTrainedModel):
+class ByolAPreTrainedModel(RemoteCodeSavingMixin, PreTrainedModel):
     config: ByolAConfig
     base_model_prefix = "byol_a"
     main_input_name = "input_values"
