@@ -20,7 +20,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from ..sed.postprocessing import median_filter_probabilities, probabilities_to_events
 from ..layers.sed_head import SedHeadSettings
-from .audio_input import decode_audio_input
+from .audio_input import decode_audio_input, minimum_samples, name_list_items, unwrap
 
 
 def _window_seconds(config) -> float:
@@ -37,6 +37,7 @@ class SoundEventDetectionPipeline(Pipeline):
             1 disables it.
         return_frame_probabilities: also return the filtered frame probabilities [T, C] and their frame rate.
         sampling_rate: rate of array input (files carry their own).
+        allow_truncated: use what is there of a file shorter than its header declares (else an error).
         chunk_batch_size: windows per forward pass (default 8).
     Returns, per input, a list of `{"label", "onset", "offset", "score"}` (seconds; score = max probability),
     or a dict with "events" (or "events_by_threshold"), "frame_probabilities", "frame_rate", "labels",
@@ -57,8 +58,10 @@ class SoundEventDetectionPipeline(Pipeline):
             )
 
     def _sanitize_parameters(self, threshold=None, thresholds=None, median_window=None, return_frame_probabilities=None,
-                             sampling_rate=None, chunk_batch_size=None, **kwargs):
+                             sampling_rate=None, chunk_batch_size=None, allow_truncated=None, **kwargs):
         preprocess_params = {} if sampling_rate is None else {"sampling_rate": sampling_rate}
+        if allow_truncated is not None:
+            preprocess_params["allow_truncated"] = bool(allow_truncated)
         forward_params = {} if chunk_batch_size is None else {"chunk_batch_size": int(chunk_batch_size)}
         postprocess_params = {}
         if threshold is not None and thresholds is not None:
@@ -80,13 +83,15 @@ class SoundEventDetectionPipeline(Pipeline):
             # files hold different numbers of windows; windows of a file are batched with chunk_batch_size
             kwargs.setdefault("chunk_batch_size", kwargs["batch_size"])
         kwargs["batch_size"] = 1
-        return super().__call__(inputs, **kwargs)
+        return super().__call__(name_list_items(inputs), **kwargs)
 
-    def preprocess(self, inputs, sampling_rate: int | None = None) -> dict:
+    def preprocess(self, inputs, sampling_rate: int | None = None, allow_truncated: bool = False) -> dict:
         rate = self.feature_extractor.sampling_rate
-        waveform = decode_audio_input(inputs, rate, sampling_rate)
-        if waveform.size == 0:
-            raise ValueError("the audio is empty")
+        audio, name = unwrap(inputs)
+        # the windows are zero-padded to the model's length, but a clip shorter than the model's minimum input
+        # is refused as the classification pipeline refuses it (it would give events of ~0 s)
+        waveform = decode_audio_input(audio, rate, sampling_rate, allow_truncated=allow_truncated, name=name,
+                                      minimum_samples=minimum_samples(self.feature_extractor) or 1)
         window = int(round(_window_seconds(self.model.config) * rate))
         count = max(1, math.ceil(waveform.size / window))
         padded = np.zeros(count * window, dtype=np.float32)
