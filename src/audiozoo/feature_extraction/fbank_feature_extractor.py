@@ -102,6 +102,13 @@ class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor
         """Samples needed for `min_frames` frames."""
         return self.fbank.frame_length + (self.min_frames - 1) * self.fbank.frame_shift
 
+    @property
+    def minimum_samples(self) -> int:
+        """The shortest clip (samples at `sampling_rate`) the front end and model take: `min_frames` filterbank
+        frames (one patch for BEATs; one frame for AST / EAT, whose input is padded to `max_length`). Shorter
+        clips are refused here and, with the file named, by the pipelines."""
+        return self.min_samples
+
     def to_dict(self) -> dict:
         output = super().to_dict()
         output.pop("_fbank", None)
@@ -159,7 +166,7 @@ class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor
             )
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
         waveforms = split_batch(raw_audio)
-        check_waveforms(waveforms, self.min_samples, self.sampling_rate)
+        check_waveforms(waveforms, self.minimum_samples, self.sampling_rate)
         batch, lengths = pad_waveforms(waveforms, self.padding_value, device)
 
         fbank = self.fbank.to(batch.device)

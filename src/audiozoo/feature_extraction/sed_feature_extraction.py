@@ -44,6 +44,13 @@ class SpectrogramFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtracto
         output.pop("_transform", None)
         return output
 
+    @property
+    def minimum_samples(self) -> int:
+        """The shortest clip (samples at `sampling_rate`) the front end and model take (`min_samples` unless a
+        family's model needs more frames than its transform); shorter clips are refused here and, with the file
+        named, by the sound-event-detection pipeline."""
+        return self.min_samples
+
     def build_transform(self) -> torch.nn.Module:
         raise NotImplementedError
 
@@ -72,7 +79,7 @@ class SpectrogramFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtracto
             logger.warning("%s was called without sampling_rate; assuming %d Hz.", type(self).__name__, self.sampling_rate)
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
         waveforms = split_batch(raw_audio)
-        check_waveforms(waveforms, self.min_samples, self.sampling_rate)
+        check_waveforms(waveforms, self.minimum_samples, self.sampling_rate)
         batch, _ = pad_waveforms(waveforms, 0.0, device)
         self._transform = self.transform.to(batch.device)
         data = {"input_values": self.features(batch).unsqueeze(1)}

@@ -75,13 +75,17 @@ class ByolAFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
         output.pop("_melspec", None)
         return output
 
+    @property
+    def minimum_samples(self) -> int:
+        """The shortest clip (samples at `sampling_rate`): `min_frames` frames for the conv stack, and more than
+        n_fft // 2 samples for the reflect padding."""
+        return max((self.min_frames - 1) * self.hop_length, self.n_fft // 2 + 1)
+
     def log_mel(self, raw_audio, sampling_rate: int | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Validated waveforms -> (log-mel [B, n_mels, T] before normalisation, frames per clip [B])."""
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
         waveforms = split_batch(raw_audio)
-        # enough frames for the conv stack, and more than n_fft // 2 samples for the reflect padding
-        min_samples = max((self.min_frames - 1) * self.hop_length, self.n_fft // 2 + 1)
-        check_waveforms(waveforms, min_samples, self.sampling_rate)
+        check_waveforms(waveforms, self.minimum_samples, self.sampling_rate)
         batch, lengths = pad_waveforms(waveforms, self.padding_value, device)
         return self.melspec.to(batch.device)(batch, lengths), self.melspec.num_frames(lengths)
 
