@@ -20,7 +20,8 @@ ALLOWED: dict[str, set[str]] = {
     "hub": {"data", "families"},
     "pipelines": {"audio", "feature_extraction", "layers", "sed"},
     "inference": {"audio", "data", "families", "feature_extraction", "layers", "models", "pipelines", "sed"},
-    "hear": {"audio", "data", "families", "feature_extraction", "inference", "layers", "models", "pipelines"},
+    "hear": {"audio", "data", "default_model", "families", "feature_extraction", "inference", "layers", "models",
+             "pipelines"},
     "conversion": {"audio", "data", "families", "feature_extraction", "hub", "layers", "models"},
     "training": {"audio", "data", "feature_extraction", "inference", "layers", "models", "pipelines", "sed"},
 }
