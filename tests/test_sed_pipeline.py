@@ -122,8 +122,9 @@ def test_detect_cli_prints_events_and_writes_tsv_and_plot(converted_dir, long_re
     label = events[0]["label"]
     assert main(["detect", path, "--model", folder, "--threshold", f"{label}=0.0", "--json"]) == 0
     assert '"label": "%s"' % label in capsys.readouterr().out
-    with pytest.raises(ValueError, match="unknown class names"):
-        main(["detect", path, "--model", folder, "--threshold", "No such class=0.2"])
+    # an unknown class name is a usage error (exit status 2, one line), no longer a traceback
+    assert main(["detect", path, "--model", folder, "--threshold", "No such class=0.2"]) == 2
+    assert "the model has no class 'No such class'" in capsys.readouterr().err
 
 
 def test_plot_panels_share_one_time_axis_and_say_what_was_left_out(long_recording, tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""`audiozoo` command line: classify, detect, embed, probe and convert.
+"""`audiozoo` command line: classify, detect, embed, probe, train, convert and push.
 
     audiozoo classify FILE... --model DIR_OR_HUB_ID [--top-k K]
     audiozoo detect FILE... --model DIR_OR_HUB_ID [--threshold T...] [--median-window N] [--tsv X.tsv] [--plot X.png]
@@ -12,79 +12,403 @@
     audiozoo convert eat --checkpoint_path EAT-base_epoch30_ft_AS2M.pt --pytorch_dump_folder_path OUT
     audiozoo convert byol_a --checkpoint_path AudioNTT2020-BYOLA-64x96d2048.pth --pytorch_dump_folder_path OUT
     audiozoo convert pretrained_sed --checkpoint_path ATST-F_strong_1.pt --model_name ATST-F --pytorch_dump_folder_path OUT
+    audiozoo push FOLDER REPO_ID [--private] [--commit_message MSG]
+
+Order of work: parse and check the arguments, the `--model` path and every input file (torch-free: no model code is
+imported yet, see audiozoo_cli.py), then import the model code, check the device, read the model's config (labels),
+load the model and process the files. A problem is one line on stderr, `audiozoo: error: ...`; wrong arguments exit
+with status 2 (argparse's), failed inputs and models that do not load with status 1; `--debug` shows the traceback.
+Commands over several files process every good file and report every bad one (`--on_error skip`, the default), or
+end at the first bad one (`--on_error stop`, which ends before the model loads if a file fails the first check).
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from .conversion.arguments import CONVERSION_COMMANDS, conversion_options
 from .families import CONVERSIONS
-from .training.options import FinetuneArgs, add_distill_arguments, add_finetune_arguments
+from .training.options import (
+    PRETRAIN_RECIPES,
+    FinetuneArgs,
+    add_distill_arguments,
+    add_finetune_arguments,
+)
+
+PROG = "audiozoo"
+DEBUG_HINT = "run with --debug for the traceback"
 
 
-# `audiozoo pretrain <recipe>`: (recipe, module in audiozoo.training, argument adder, entry point, help)
-PRETRAIN_RECIPES = [
-    ("eat", "pretrain_eat", "add_arguments", "main",
-     "EAT's utterance-frame objective (EMA teacher, inverse block masks, CNN decoder)"),
-    ("byol_a", "pretrain_byol_a", "add_arguments", "main",
-     "BYOL-A (v1/v2 augmentation chains, projector/predictor, EMA target) on unlabelled audio"),
-    ("beats", "pretrain_beats", "add_arguments", "main",
-     "BEATs masked patch prediction of frozen-tokenizer labels (random projection for iteration 1)"),
-    ("beats_tokenizer", "pretrain_beats_tokenizer", "add_tokenizer_arguments", "main_tokenizer",
-     "BEATs acoustic tokenizer trained by distillation from a BEATs teacher"),
-]
+class CommandError(Exception):
+    """A failure the user can act on (a bad input, a model that does not load): one line, exit status 1."""
 
 
-def _add_inference_arguments(parser: argparse.ArgumentParser, model_required: bool = True) -> None:
-    parser.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3); any rate, any channels")
-    parser.add_argument("--model", required=model_required, default=None,
-                        help="converted model folder or Hugging Face Hub id"
-                        + ("" if model_required else " (default: the bundled drum-hit classifier)"))
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+class UsageError(CommandError):
+    """A wrong argument that only shows once the model or the machine is known (an unknown class name in
+    --threshold, --device cuda without CUDA): one line, exit status 2 as for argparse's own errors."""
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+def _one_line(error: BaseException) -> str:
+    """The first non-empty line of an exception's message (the library's messages are one line; transformers' and
+    the Hub's often are not), with the exception type where the message alone would not say what happened."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if isinstance(error, (CommandError, ValueError, OSError)) and text:
+        return text
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name
+
+
+# --------------------------------------------------------------------------------------------------------------
+# argument types (argparse turns their errors into a usage message naming the flag, exit status 2)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+    return value
+
+
+def _per_class(cast, what: str):
+    """An argument type for VALUE or LABEL=VALUE: returns the value, or (label, value)."""
+
+    def parse(text: str):
+        label, separator, number = text.rpartition("=")
+        try:
+            value = cast(number)
+        except argparse.ArgumentTypeError as error:
+            where = f" in {text!r}" if separator else ""
+            raise argparse.ArgumentTypeError(f"{error}{where}; expected {what} or LABEL={what}") from None
+        if separator:
+            if not label.strip():
+                raise argparse.ArgumentTypeError(f"no class name before '=' in {text!r}")
+            return label, value
+        return value
+
+    return parse
+
+
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:\d+)?|mps")
+
+
+def _device(text: str) -> str:
+    if not DEVICE_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r}; use cpu, cuda, cuda:N or mps")
+    return text
+
+
+def _embedding_output(text: str) -> str:
+    if Path(text).suffix not in (".npy", ".safetensors"):
+        raise argparse.ArgumentTypeError(f"must end in .npy or .safetensors, got {Path(text).name!r}")
+    return text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# checks before any model code is imported
+
+
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def _looks_local(name: str) -> bool:
+    """Whether `name` can only mean a local path: it starts with '.', '/' or '~', has more than one separator, or
+    its first component is a local folder (a Hub id is `org/name`)."""
+    separators = [os.sep] + ([os.altsep] if os.altsep else [])
+    if name.startswith((".", "~", *separators)) or sum(name.count(sep) for sep in separators) > 1:
+        return True
+    first = re.split("|".join(re.escape(sep) for sep in separators), name)[0]
+    return "/" in name and Path(first).is_dir()
+
+
+def _folder_listing(folder: Path, wanted: str = "", limit: int = 8) -> str:
+    """A few entries of `folder` (those most like `wanted` first) for an error message."""
+    try:
+        names = sorted(entry.name + ("/" if entry.is_dir() else "") for entry in folder.iterdir()
+                       if not entry.name.startswith("."))
+    except OSError as error:
+        return f"cannot be listed ({error.strerror or error})"
+    if not names:
+        return "is empty"
+    close = difflib.get_close_matches(wanted, names, n=limit, cutoff=0.5) if wanted else []
+    shown = close + [name for name in names if name not in close]
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return "contains: " + ", ".join(shown[:limit]) + more
+
+
+def check_model_argument(name: str, flag: str = "--model") -> str:
+    """Check a `--model` value without touching the network: a folder must hold config.json; a path that does not
+    exist is an error at once (never a Hub request); what remains must look like a Hub id. Returns the value to
+    load (a local folder, `~` expanded, or the Hub id)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise CommandError(f"{flag} {name}: the folder has no config.json, so it is not a converted model folder "
+                               f"(it {_folder_listing(path, 'config.json')})")
+        return str(path)
+    if path.exists():
+        raise CommandError(f"{flag} {name} is a file; pass the model folder (with config.json) or a Hub id")
+    if _looks_local(name) or not HUB_ID.fullmatch(name):
+        missing = path
+        while not missing.parent.is_dir() and missing.parent != missing.parent.parent:
+            missing = missing.parent
+        gap = f" (there is no {missing})" if missing != path else ""
+        where = "the current folder" if str(missing.parent) == "." else str(missing.parent)
+        hub = "" if _looks_local(name) else "; a Hub id is ORG/NAME"
+        raise CommandError(f"no model folder {name}{gap}; {where} {_folder_listing(missing.parent, missing.name)}{hub}")
+    return name
+
+
+def _check_existing_paths(args: argparse.Namespace, flags: tuple[str, ...]) -> None:
+    """Input paths of the training and conversion commands must exist before any work starts."""
+    for flag in flags:
+        value = getattr(args, flag, None)
+        if value is not None and not Path(value).expanduser().exists():
+            raise CommandError(f"--{flag} {value}: no such file or folder")
+
+
+class FileRun:
+    """The files of classify / detect / embed: checked before the model loads, then processed one by one; a bad
+    file is reported and skipped (`--on_error skip`) or ends the run (`--on_error stop`)."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.files = [str(path) for path in args.files]
+        self.stop_at_first = args.on_error == "stop"
+        self.debug = args.debug
+        self.allow_truncated = args.allow_truncated
+        self.errors: dict[str, str] = {}
+        self.stopped = False
+
+    def fail(self, path: str, error: BaseException) -> None:
+        if self.debug:
+            raise error
+        message = _one_line(error)
+        if path not in message:
+            message = f"{path}: {message}"
+        if not isinstance(error, (ValueError, OSError)):
+            message += f" ({DEBUG_HINT})"
+        self.errors.setdefault(path, message)
+        _error(message)
+        self.stopped = self.stopped or self.stop_at_first
+
+    def check(self) -> list[str]:
+        """Check every file without decoding it (it exists, libsndfile reads its header, it is not empty nor, unless
+        --allow_truncated, truncated); returns the good ones, in order."""
+        from .audio.io import check_audio_file
+
+        good = []
+        for path in self.files:
+            try:
+                check_audio_file(path, allow_truncated=self.allow_truncated)
+            except (OSError, ValueError) as error:
+                self.fail(path, error)
+                if self.stopped:
+                    return []
+            else:
+                good.append(path)
+        return good
+
+    def each(self, files: list[str], process) -> list[tuple[str, object]]:
+        """(path, process(path)) for every file that does not fail."""
+        results = []
+        for path in files:
+            if self.stopped:
+                break
+            try:
+                results.append((path, process(path)))
+            except Exception as error:  # noqa: BLE001 - one bad file must not end the run (--on_error skip)
+                self.fail(path, error)
+        return results
+
+    def exit_status(self) -> int:
+        if not self.errors:
+            return 0
+        if len(self.files) > 1:
+            unprocessed = "" if not self.stopped else "; stopped there (--on_error stop)"
+            _error(f"{len(self.errors)} of {len(self.files)} files failed{unprocessed}")
+        return 1
+
+    def finish(self, as_json: bool = False, results: dict | None = None) -> int:
+        """With `as_json`, print the results of the good files, keyed by file, and `errors` (file -> message) for
+        the bad ones; returns the exit status."""
+        if as_json:
+            results = results or {}
+            print(json.dumps({**results, "errors": self.errors} if self.errors else results, indent=2))
+        return self.exit_status()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# model code (imported only once the arguments and inputs are known to be right)
+
+
+def _load_library(args: argparse.Namespace) -> None:
+    """Import and register the model code; keep transformers' progress bars and load reports out of the output
+    (they come back with --verbose)."""
+    import audiozoo
+
+    audiozoo.load()  # registers the models and pipelines (deferred by the console entry point)
+    if args.verbose:
+        return
+    from huggingface_hub.utils import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
+    from transformers.utils import logging as transformers_logging
+
+    verbosity, bars = transformers_logging.get_verbosity(), transformers_logging.is_progress_bar_enabled()
+    hub_bars = not are_progress_bars_disabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    disable_progress_bars()
+
+    def restore() -> None:  # main() may run again in this process (tests, notebooks)
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()
+        if hub_bars:
+            enable_progress_bars()
+
+    args.restore_logging = restore
+
+
+def check_device(device: str) -> None:
+    """A device this machine has, or a usage error (never a silent fall-back to the CPU)."""
+    import torch
+
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            build = "a CPU-only torch build" if torch.version.cuda is None else "no usable CUDA device"
+            raise UsageError(f"--device {device}: this machine has {build} (torch {torch.__version__}); "
+                             "use --device cpu")
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise UsageError(f"--device {device}: there {'is' if count == 1 else 'are'} {count} CUDA device"
+                             f"{'' if count == 1 else 's'} (cuda:0 to cuda:{count - 1})")
+    elif kind == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {device}: MPS is not available here; use --device cpu")
+
+
+def load_model(name: str, loader):
+    """`loader(name)`, with a failure as one line: a local folder that does not load, or a Hub id that is not
+    reachable (unknown, private, or no network)."""
+    try:
+        return loader(name)
+    except Exception as error:
+        if Path(name).is_dir():
+            raise CommandError(f"could not load the model in {name}: {_one_line(error)}") from error
+        raise CommandError(f"--model {name} is neither a local folder nor reachable on the Hugging Face Hub "
+                           f"({_one_line(error)})") from error
+
+
+def _check_not_mixed(values, flag: str) -> None:
+    if values and len({isinstance(value, tuple) for value in values}) > 1:
+        raise UsageError(f"{flag}: mix of plain and LABEL=VALUE entries; use LABEL=VALUE for every entry")
+
+
+def _labels(config) -> list[str]:
+    return [config.id2label[index] for index in range(len(config.id2label))]
+
+
+def _per_class_option(values, labels: list[str], default, flag: str):
+    """--threshold / --median-window values -> one value, several values, or one value per class (LABEL=VALUE
+    entries, the other classes at `default`); an unknown class name is a usage error with close names."""
+    if not values:
+        return default
+    named = [value for value in values if isinstance(value, tuple)]  # all or none (`_check_not_mixed`)
+    if not named:
+        return values[0] if len(values) == 1 else list(values)
+    known = set(labels)
+    for label, _ in named:
+        if label not in known:
+            close = difflib.get_close_matches(label, labels, n=3, cutoff=0.5)
+            hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"the classes are e.g. {labels[:5]}"
+            raise UsageError(f"{flag}: the model has no class {label!r}; {hint} ({len(labels)} classes)")
+    given = dict(named)
+    return [given.get(label, default) for label in labels]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# commands
 
 
 def classify(args: argparse.Namespace) -> int:
     """Print the top labels of each file (one clip at a time, so results never depend on batch padding)."""
-    from transformers import pipeline
-
+    run = FileRun(args)
     if args.model is None:
         from .default_model import default_model_path
 
         args.model = str(default_model_path())
-    classifier = pipeline("audio-classification", model=args.model, device=args.device, dtype=torch.float32)
-    results = {}
-    for path in args.files:
-        scores = classifier(path, top_k=args.top_k)
-        results[path] = scores
+    model = check_model_argument(args.model)
+    files = run.check()
+    if not files:
+        return run.finish(args.json)
+    _load_library(args)
+    check_device(args.device)
+    import torch
+    from transformers import pipeline
+
+    classifier = load_model(model, lambda name: pipeline("audio-classification", model=name, device=args.device,
+                                                         dtype=torch.float32))
+
+    def process(path: str):
+        scores = classifier(path, top_k=args.top_k, allow_truncated=args.allow_truncated)
         if not args.json:
             print(path)
             for entry in scores:
                 print(f"  {entry['score']:.4f}  {entry['label']}")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    return 0
+        return scores
+
+    return run.finish(args.json, dict(run.each(files, process)))
 
 
 def embed(args: argparse.Namespace) -> int:
     """Write clip embeddings [N, C] (the model's pooled output, else the mean of its valid tokens) or per-file
-    frame embeddings [T, C] (the model's per-time-step features)."""
+    frame embeddings [T, C] (the model's per-time-step features) of the files that do not fail."""
+    run = FileRun(args)
+    model_name = check_model_argument(args.model)
+    files = run.check()
+    if not files:
+        return run.exit_status()
+    _load_library(args)
+    check_device(args.device)
+    import numpy as np
+
     from .inference.embeddings import embed_audio, load_encoder
 
+    feature_extractor, model = load_model(model_name, lambda name: load_encoder(name, args.device))
+    embedded = run.each(files, lambda path: embed_audio(feature_extractor, model, path, args.level, args.device,
+                                                        allow_truncated=args.allow_truncated))
+    if not embedded:
+        return run.exit_status()
+    names = [path for path, _ in embedded]
+    embeddings = [vectors for _, vectors in embedded]
     output = Path(args.output)
-    if output.suffix not in (".npy", ".safetensors"):
-        raise SystemExit(f"--output must end in .npy or .safetensors, got {output.name}")
-    feature_extractor, model = load_encoder(args.model, args.device)
-    embeddings = [embed_audio(feature_extractor, model, path, args.level, args.device) for path in args.files]
-
-    names = [str(path) for path in args.files]
     if output.suffix == ".safetensors":
         from safetensors.numpy import save_file
 
@@ -99,54 +423,50 @@ def embed(args: argparse.Namespace) -> int:
     else:
         shapes = {item.shape for item in embeddings}
         if len(shapes) != 1:
-            raise SystemExit(
-                f"frame embeddings of different lengths {sorted(shapes)} cannot go in one .npy; use .safetensors"
-            )
+            raise CommandError(f"frame embeddings of different lengths {sorted(shapes)} cannot go in one .npy; "
+                               "use .safetensors")
         np.save(output, np.stack(embeddings))
-    print(f"wrote {len(embeddings)} {args.level} embeddings of shape {embeddings[0].shape} to {output}")
-    return 0
-
-
-def _parse_per_class(values: list[str] | None, cast) -> object:
-    """--threshold 0.5 | --threshold 0.3 0.5 (several) | --threshold Speech=0.7 (per class, others default)."""
-    if not values:
-        return None
-    if any("=" in value for value in values):
-        named = {}
-        for value in values:
-            if "=" not in value:
-                raise SystemExit(f"mix of named and plain values: {values}; use LABEL=VALUE for every entry")
-            label, number = value.rsplit("=", 1)
-            named[label] = cast(number)
-        return named
-    numbers = [cast(value) for value in values]
-    return numbers[0] if len(numbers) == 1 else numbers
+    skipped = f" (without the {len(run.errors)} failed files)" if run.errors else ""
+    print(f"wrote {len(embeddings)} {args.level} embeddings of shape {embeddings[0].shape} to {output}{skipped}")
+    return run.exit_status()
 
 
 def detect(args: argparse.Namespace) -> int:
     """Print the sound events of each file; optionally write a DESED-style TSV and an event-roll plot."""
-    from transformers import pipeline
+    if args.plot and len(args.files) != 1:
+        raise UsageError(f"--plot draws one file; got {len(args.files)}")
+    _check_not_mixed(args.threshold, "--threshold")
+    _check_not_mixed(args.median_window, "--median-window")
+    run = FileRun(args)
+    model = check_model_argument(args.model)
+    files = run.check()
+    if not files:
+        return run.finish(args.json)
+    _load_library(args)
+    check_device(args.device)
+    import torch
+    from transformers import AutoConfig, pipeline
 
     from .pipelines.audio_input import decode_audio_input
-    from .pipelines.sound_event_detection import per_class_values
     from .sed.postprocessing import write_events_tsv
 
-    detector = pipeline("sound-event-detection", model=args.model, device=args.device, dtype=torch.float32)
-    labels = [detector.model.config.id2label[index] for index in range(len(detector.model.config.id2label))]
-    threshold = _parse_per_class(args.threshold, float)
-    threshold = 0.5 if threshold is None else per_class_values(threshold, labels, 0.5)
+    labels = _labels(load_model(model, AutoConfig.from_pretrained))
+    threshold = _per_class_option(args.threshold, labels, 0.5, "--threshold")
     several = isinstance(threshold, list) and len(threshold) != len(labels)
     options = {"thresholds": threshold} if several else {"threshold": threshold}
-    median_window = _parse_per_class(args.median_window, int)
-    median_window = 9 if median_window is None else per_class_values(median_window, labels, 9)
+    median_window = _per_class_option(args.median_window, labels, 9, "--median-window")
+    if isinstance(median_window, list) and len(median_window) != len(labels):
+        raise UsageError(f"--median-window takes one value, LABEL=N entries or one value per class "
+                         f"({len(labels)}); got {len(median_window)} values")
     if several and (args.tsv or args.plot):
-        raise SystemExit("--tsv and --plot take one threshold (or one per class), not several")
-    if args.plot and len(args.files) != 1:
-        raise SystemExit(f"--plot draws one file; got {len(args.files)}")
-    results = {}
-    for path in args.files:
+        raise UsageError("--tsv and --plot take one threshold (or one per class), not several")
+    options["allow_truncated"] = args.allow_truncated
+
+    detector = load_model(model, lambda name: pipeline("sound-event-detection", model=name, device=args.device,
+                                                       dtype=torch.float32))
+
+    def process(path: str):
         events = detector(path, median_window=median_window, chunk_batch_size=args.chunk_batch_size, **options)
-        results[str(path)] = events
         if not args.json:
             print(path)
             groups = events.items() if isinstance(events, dict) else [(None, events)]
@@ -157,23 +477,28 @@ def detect(args: argparse.Namespace) -> int:
                     print(f"  {event['onset']:8.2f} {event['offset']:8.2f}  {event['score']:.3f}  {event['label']}")
                 if not group:
                     print("  (no events above the threshold)")
-    if args.json:
-        print(json.dumps(results, indent=2))
-    if args.tsv:
+        return events
+
+    results = dict(run.each(files, process))
+    notices = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON
+    if args.tsv and results:
         write_events_tsv(args.tsv, {Path(path).name: events for path, events in results.items()})
-        print(f"wrote {sum(len(e) for e in results.values())} events to {args.tsv}")
-    if args.plot:
+        print(f"wrote {sum(len(e) for e in results.values())} events to {args.tsv}", file=notices)
+    if args.plot and results:
         from .sed.plot import plot_events
 
-        path = args.files[0]
+        path = files[0]
         rate = detector.feature_extractor.sampling_rate
-        plot_events(decode_audio_input(path, rate), rate, results[str(path)], args.plot, title=Path(path).name)
-        print(f"wrote {args.plot}")
-    return 0
+        waveform = decode_audio_input(path, rate, allow_truncated=args.allow_truncated)
+        plot_events(waveform, rate, results[path], args.plot, title=Path(path).name)
+        print(f"wrote {args.plot}", file=notices)
+    return run.finish(args.json, results)
 
 
 def finetune(args: argparse.Namespace) -> int:
     """Supervised training of any model of the package (see audiozoo.training.finetune)."""
+    _check_training_inputs(args)
+    _load_library(args)
     from .training.finetune import run_finetune
 
     values = {key: value for key, value in vars(args).items() if key in FinetuneArgs.__dataclass_fields__}
@@ -187,16 +512,39 @@ def finetune(args: argparse.Namespace) -> int:
 
 def distill(args: argparse.Namespace) -> int:
     """Knowledge distillation of a frame classifier (see audiozoo.training.distill)."""
+    _check_training_inputs(args)
+    _load_library(args)
     from .training.distill import main
 
     return main(args)
 
 
+def pretrain(args: argparse.Namespace) -> int:
+    """Self-supervised pre-training: the recipe's loop module runs (imported only now)."""
+    _check_training_inputs(args)
+    _load_library(args)
+    module = importlib.import_module(f".training.{args.recipe_module}", __package__)
+    return getattr(module, args.recipe_main)(args)
+
+
+def _check_training_inputs(args: argparse.Namespace) -> None:
+    _check_existing_paths(args, ("data", "config", "events", "labels", "pseudo_labels"))
+    for flag in ("model", "teacher"):
+        if getattr(args, flag, None) is not None:
+            setattr(args, flag, check_model_argument(getattr(args, flag), f"--{flag}"))
+    for index, teacher in enumerate(getattr(args, "teachers", None) or ()):
+        args.teachers[index] = check_model_argument(teacher, "--teachers")
+
+
 def probe(args: argparse.Namespace) -> int:
     """Linear evaluation of a frozen encoder on a labelled manifest; prints the accuracies."""
+    model = check_model_argument(args.model)
+    _check_existing_paths(args, ("data",))
+    _load_library(args)
+    check_device(args.device)
     from .training.probe import run_probe
 
-    result = run_probe(args.model, args.data, args.device, args.seed)
+    result = run_probe(model, args.data, args.device, args.seed)
     print(f"splits: {result.sizes}; classes: {len(result.labels)}; probe trained {result.epochs} epochs")
     print(f"test accuracy {result.test_accuracy:.4f} (valid {result.valid_accuracy:.4f}; "
           f"chance = majority class {result.chance_accuracy:.4f})")
@@ -207,6 +555,12 @@ def probe(args: argparse.Namespace) -> int:
 
 def convert(args: argparse.Namespace) -> int:
     """Convert an original checkpoint with the family's conversion module (`audiozoo.conversion.<family>`)."""
+    checkpoint = Path(args.checkpoint_path).expanduser()
+    if not checkpoint.exists():
+        raise CommandError(f"--checkpoint_path {args.checkpoint_path}: no such file")
+    if checkpoint.is_dir():
+        raise CommandError(f"--checkpoint_path {args.checkpoint_path} is a folder; pass the original checkpoint file")
+    _load_library(args)
     module = importlib.import_module(f".conversion.{args.family}", __package__)
     options = conversion_options(args.family, args)
     out = module.convert_and_save(args.checkpoint_path, args.pytorch_dump_folder_path, **options)
@@ -214,74 +568,159 @@ def convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def push(args: argparse.Namespace) -> int:
+    """Upload a converted or trained model folder to the Hub (torch-free: no model code is imported)."""
+    from .hub.push import check_model_folder, push_model_folder
+
+    check_model_folder(args.folder)  # what the folder lacks, before any request
+    try:
+        uploaded = push_model_folder(args.folder, args.repo_id, private=args.private,
+                                     commit_message=args.commit_message)
+    except Exception as error:
+        raise CommandError(f"could not push {args.folder} to {args.repo_id}: {_one_line(error)}") from error
+    print(f"uploaded {len(uploaded)} files to https://huggingface.co/{args.repo_id}:")
+    for name in uploaded:
+        print(f"  {name}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the parser
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """--debug and --verbose, before the command (shown in the top-level help) or after it (hidden there, so each
+    command's --help stays about the command; `default=SUPPRESS` keeps a sub-command from resetting them)."""
+    if top:
+        parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+        parser.add_argument("--verbose", action="store_true",
+                            help="show transformers' warnings, load reports and progress bars")
+    else:
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _add_inference_arguments(parser: argparse.ArgumentParser, model_required: bool = True) -> None:
+    parser.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3); any rate, any channels")
+    parser.add_argument("--model", required=model_required, default=None,
+                        help="converted model folder or Hugging Face Hub id"
+                        + ("" if model_required else " (default: the bundled drum-hit classifier)"))
+    parser.add_argument("--device", type=_device, default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
+    parser.add_argument("--on_error", choices=("skip", "stop"), default="skip",
+                        help="a file that fails: report it and go on with the others (skip, the default; the exit "
+                        "status is 1 at the end) or end the run there (stop)")
+    parser.add_argument("--allow_truncated", action="store_true",
+                        help="decode files whose data ends before their header says (instead of refusing them)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="audiozoo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    _add_global_flags(parser, top=True)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    classify_parser = commands.add_parser("classify", help="print the top labels of audio files")
+    def command(name: str, handler, **kwargs) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, **kwargs)
+        sub.set_defaults(handler=handler, command_parser=sub)
+        return sub
+
+    classify_parser = command("classify", classify, help="print the top labels of audio files")
     _add_inference_arguments(classify_parser, model_required=False)
-    classify_parser.add_argument("--top-k", type=int, default=5, help="labels per file")
+    classify_parser.add_argument("--top-k", type=_positive_int, default=5, help="labels per file")
     classify_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    classify_parser.set_defaults(handler=classify)
 
-    embed_parser = commands.add_parser("embed", help="write clip or frame embeddings of audio files")
+    embed_parser = command("embed", embed, help="write clip or frame embeddings of audio files")
     _add_inference_arguments(embed_parser)
-    embed_parser.add_argument("--output", required=True, help="X.npy or X.safetensors")
+    embed_parser.add_argument("--output", required=True, type=_embedding_output, help="X.npy or X.safetensors")
     embed_parser.add_argument("--level", choices=("clip", "frame"), default="clip")
-    embed_parser.set_defaults(handler=embed)
 
-    detect_parser = commands.add_parser("detect", help="sound-event detection: events with onsets and offsets")
+    detect_parser = command("detect", detect, help="sound-event detection: events with onsets and offsets")
     _add_inference_arguments(detect_parser)
-    detect_parser.add_argument("--threshold", nargs="+", default=None,
+    detect_parser.add_argument("--threshold", nargs="+", default=None, type=_per_class(_probability, "PROBABILITY"),
                                help="probability threshold (default 0.5); several values, or LABEL=VALUE per class")
-    detect_parser.add_argument("--median-window", nargs="+", default=None,
+    detect_parser.add_argument("--median-window", nargs="+", default=None, type=_per_class(_positive_int, "FRAMES"),
                                help="median filter in frames (default 9 = 360 ms); LABEL=FRAMES per class")
-    detect_parser.add_argument("--chunk-batch-size", type=int, default=8, help="10 s windows per forward pass")
+    detect_parser.add_argument("--chunk-batch-size", type=_positive_int, default=8,
+                               help="10 s windows per forward pass")
     detect_parser.add_argument("--tsv", default=None, help="write events as TSV (filename, onset, offset, event_label)")
     detect_parser.add_argument("--plot", default=None, help="write a spectrogram + event-roll PNG (one file)")
     detect_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    detect_parser.set_defaults(handler=detect)
 
-    finetune_parser = commands.add_parser("finetune", help="train a model of the package on labelled audio")
+    finetune_parser = command("finetune", finetune, help="train a model of the package on labelled audio")
     add_finetune_arguments(finetune_parser)
-    finetune_parser.set_defaults(handler=finetune)
 
-    distill_parser = commands.add_parser("distill", help="knowledge distillation of a frame classifier (PretrainedSED)")
+    distill_parser = command("distill", distill, help="knowledge distillation of a frame classifier (PretrainedSED)")
     add_distill_arguments(distill_parser)
-    distill_parser.set_defaults(handler=distill)
 
     pretrain_parser = commands.add_parser("pretrain", help="self-supervised pre-training of an encoder")
     recipes = pretrain_parser.add_subparsers(dest="recipe", required=True)
-    for recipe, module_name, add_name, main_name, text in PRETRAIN_RECIPES:
-        module = importlib.import_module(f".training.{module_name}", __package__)
+    for recipe, add_arguments, module_name, main_name, text in PRETRAIN_RECIPES:
         recipe_parser = recipes.add_parser(recipe, help=text)
-        getattr(module, add_name)(recipe_parser)
-        recipe_parser.set_defaults(handler=getattr(module, main_name))
+        add_arguments(recipe_parser)
+        recipe_parser.set_defaults(handler=pretrain, command_parser=recipe_parser, recipe_module=module_name,
+                                   recipe_main=main_name)
 
-    probe_parser = commands.add_parser("probe", help="linear evaluation of an encoder on a labelled manifest")
+    probe_parser = command("probe", probe, help="linear evaluation of an encoder on a labelled manifest")
     probe_parser.add_argument("--model", required=True, help="converted model folder or Hub id")
     probe_parser.add_argument("--data", required=True,
                               help="CSV/TSV manifest: file,label[,split][,group] (paths relative to the manifest)")
-    probe_parser.add_argument("--device", default="cpu")
+    probe_parser.add_argument("--device", type=_device, default="cpu")
     probe_parser.add_argument("--seed", type=int, default=42)
     probe_parser.add_argument("--output", default=None, help="write the results as JSON here")
-    probe_parser.set_defaults(handler=probe)
 
     convert_parser = commands.add_parser("convert", help="convert an original checkpoint")
     families = convert_parser.add_subparsers(dest="family", required=True)
     for family in CONVERSIONS:
         text, add_arguments = CONVERSION_COMMANDS[family]
-        add_arguments(families.add_parser(family, help=text))
-    convert_parser.set_defaults(handler=convert)
+        family_parser = families.add_parser(family, help=text)
+        add_arguments(family_parser)
+        family_parser.set_defaults(handler=convert, command_parser=family_parser)
+
+    push_parser = command("push", push, help="upload a model folder to the Hugging Face Hub")
+    push_parser.add_argument("folder", help="converted or trained model folder (config.json, model.safetensors, ...)")
+    push_parser.add_argument("repo_id", help="Hub repository, e.g. your-name/beats-audioset (created if needed)")
+    push_parser.add_argument("--private", action="store_true", help="create the repository as private")
+    push_parser.add_argument("--commit_message", default=None, help="default: the hub module's message")
+
+    for sub in _leaf_parsers(parser):
+        _add_global_flags(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    import audiozoo
+def _leaf_parsers(parser: argparse.ArgumentParser):
+    """Every parser of a command that runs (the sub-commands' sub-commands included)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                children = list(_leaf_parsers(sub))
+                yield from children or [sub]
 
-    audiozoo.load()  # registers the models and pipelines (deferred by the console entry point)
-    return args.handler(args)
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (argparse's usage errors raise SystemExit(2) as usual)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        _error("interrupted")
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        if isinstance(error, UsageError):
+            _error(str(error))
+            return 2
+        message = _one_line(error)
+        if not isinstance(error, (CommandError, ValueError, OSError)):
+            message += f" ({DEBUG_HINT})"
+        _error(message)
+        return 1
+    finally:
+        restore = getattr(args, "restore_logging", None)
+        if restore is not None:
+            restore()
 
 
 if __name__ == "__main__":

@@ -4,26 +4,49 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from transformers import AutoFeatureExtractor, AutoModel
+from transformers import (
+    AutoConfig,
+    AutoFeatureExtractor,
+    AutoModel,
+    AutoModelForAudioClassification,
+    AutoModelForAudioFrameClassification,
+)
 
 from ..layers.heads import masked_mean
-from ..pipelines.audio_input import decode_audio_input
+from ..pipelines.audio_input import decode_audio_input, minimum_samples
+
+# architecture-name suffix of a classifier checkpoint -> the Auto class that loads all of its weights
+CLASSIFIER_AUTO_CLASSES = {
+    "ForAudioFrameClassification": AutoModelForAudioFrameClassification,
+    "ForAudioClassification": AutoModelForAudioClassification,
+}
 
 
 def load_encoder(model_name_or_path: str, device: str = "cpu"):
-    """(feature extractor, encoder in eval mode) for a converted folder or Hub id."""
+    """(feature extractor, encoder in eval mode) for a converted folder or Hub id.
+
+    A classifier's folder is loaded with its own class and its encoder taken out (`base_model`): loading it with
+    AutoModel would leave the head's weights over and make transformers print a load report on every call, while
+    the encoder's weights are the same either way."""
     feature_extractor = AutoFeatureExtractor.from_pretrained(model_name_or_path)
-    model = AutoModel.from_pretrained(model_name_or_path, dtype=torch.float32).to(device).eval()
-    return feature_extractor, model
+    config = AutoConfig.from_pretrained(model_name_or_path)
+    architecture = (getattr(config, "architectures", None) or [""])[0]
+    auto_class = next((auto for suffix, auto in CLASSIFIER_AUTO_CLASSES.items() if architecture.endswith(suffix)),
+                      AutoModel)
+    model = auto_class.from_pretrained(model_name_or_path, config=config, dtype=torch.float32)
+    return feature_extractor, model.base_model.to(device).eval()
 
 
 @torch.no_grad()
-def embed_audio(feature_extractor, model, audio, level: str = "clip", device: str = "cpu") -> np.ndarray:
+def embed_audio(feature_extractor, model, audio, level: str = "clip", device: str = "cpu", *,
+                allow_truncated: bool = False) -> np.ndarray:
     """One clip (path, array or dict; any rate) -> [D] clip embedding (the model's pooled output, else the mean of
-    its valid tokens) or [T, D] per-time-step features."""
+    its valid tokens) or [T, D] per-time-step features. The audio gets `decode_audio_input`'s checks (truncated
+    files unless `allow_truncated`, NaN/Inf, clips shorter than the model takes)."""
     if level not in ("clip", "frame"):
         raise ValueError(f"level must be 'clip' or 'frame', got {level!r}")
-    waveform = decode_audio_input(audio, feature_extractor.sampling_rate)
+    waveform = decode_audio_input(audio, feature_extractor.sampling_rate, allow_truncated=allow_truncated,
+                                  minimum_samples=minimum_samples(feature_extractor))
     inputs = feature_extractor(waveform, sampling_rate=feature_extractor.sampling_rate, device=device)
     encoded = model(**inputs)
     if level == "frame":

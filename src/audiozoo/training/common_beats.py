@@ -1,7 +1,7 @@
 """What BEATs' two training loops share (`pretrain_beats`: masked patch prediction; `pretrain_beats_tokenizer`:
-tokenizer training by distillation): their common settings and flags, new BEATs layer stacks with the original's
-deep-norm initialisation, the checks, the clip loader, the optimiser and the accelerator (the loop of optimiser
-steps is `loop.train_steps`).
+tokenizer training by distillation): their common settings and flags (defined torch-free in `options`), new BEATs
+layer stacks with the original's deep-norm initialisation, the checks, the clip loader, the optimiser and the
+accelerator (the loop of optimiser steps is `loop.train_steps`).
 
 Assumptions of this module, as both loops make them (BEATs released no training code; see the loops' docstrings):
 - new layers (a new encoder or tokenizer, the predictor and decoder stacks) get the original's deep-norm
@@ -18,11 +18,9 @@ parameters (`find_unused_parameters=True`).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -30,43 +28,12 @@ from torch import nn
 
 from ..models.beats import BeatsConfig
 from ..models.beats.modeling_beats import BeatsEncoder
-from .common import RunOptions, make_accelerator
+from .common import make_accelerator
 from .data import ClipDataset, check_examples
 from .optim import build_scheduler, parameter_groups
-from .options import (
-    RUN_FLAGS,
-    SCHEDULE_FLAGS,
-    UNLABELLED_DATA_HELP,
-    add_pretrain_switches,
-    add_typed_flags,
-)
+from .options import BeatsRunOptions
+from .options import add_beats_run_arguments as add_run_arguments
 from .pretrain_eat import pretraining_examples
-
-# --------------------------------------------------------------------------------------------------------------
-# settings and flags
-
-
-@dataclass(kw_only=True)
-class BeatsRunOptions(RunOptions):
-    """Data, schedule and optimiser settings both BEATs loops share (keyword-only, after each loop's own fields)."""
-
-    clip_seconds: float = 10.0
-    epochs: int = 10
-    max_steps: int | None = None
-    batch_size: int = 16
-    lr: float = 5e-4
-    weight_decay: float = 0.01
-    warmup_steps: int = 0
-    max_grad_norm: float = 1.0
-
-
-def add_run_arguments(parser: argparse.ArgumentParser, defaults: BeatsRunOptions) -> None:
-    """Data, schedule, precision and checkpoint flags both commands share."""
-    parser.add_argument("--data", required=True, help=UNLABELLED_DATA_HELP)
-    parser.add_argument("--output_dir", required=True)
-    add_typed_flags(parser, (*SCHEDULE_FLAGS, *RUN_FLAGS), defaults)
-    add_pretrain_switches(parser)
-
 
 # --------------------------------------------------------------------------------------------------------------
 # new BEATs layer stacks

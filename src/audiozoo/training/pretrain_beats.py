@@ -53,7 +53,8 @@ from ..models.beats import BeatsConfig, BeatsFeatureExtractor, BeatsModel
 from ..models.beats.modeling_beats import BeatsRelativePositionBias
 from . import common_beats, loop
 from .common import PretrainResult, TrainingState, compute_features, load_config
-from .options import add_typed_flags, options_from, summary_line
+from .options import PretrainBeatsArgs, options_from, summary_line
+from .options import add_pretrain_beats_arguments as add_arguments
 from .tokenizers_beats import (
     RANDOM_TOKENIZER_FILE,
     FrozenTokenizer,
@@ -62,23 +63,6 @@ from .tokenizers_beats import (
 
 # --------------------------------------------------------------------------------------------------------------
 # arguments and results
-
-
-@dataclass
-class PretrainBeatsArgs(common_beats.BeatsRunOptions):
-    """Everything a masked-patch-prediction run needs (per process: batch_size clips per micro-batch)."""
-
-    data: str  # folder of audio files (any depth), CSV/TSV manifest (labels ignored) or datasets folder
-    output_dir: str
-    config: str | None = None  # config.json of a new encoder (model_type audiozoo-beats)
-    model: str | None = None  # or a BEATs folder / Hub id to continue from
-    tokenizer: str | None = None  # None: random projection (iteration 1); a tokenizer folder; a saved .safetensors
-    codebook_size: int = 1024  # random projection only
-    codebook_dim: int = 256  # random projection only
-    tokenizer_seed: int | None = None  # random projection only (None: `seed`)
-    mask_ratio: float = 0.75
-    predictor_layers: int = 3
-    label_smoothing: float = 0.0
 
 
 @dataclass
@@ -310,22 +294,6 @@ def run_pretrain_beats(args: PretrainBeatsArgs) -> PretrainBeatsResult:
 
 # --------------------------------------------------------------------------------------------------------------
 # command line
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of `audiozoo pretrain beats` (masked patch prediction)."""
-    defaults = PretrainBeatsArgs(data="", output_dir="")
-    common_beats.add_run_arguments(parser, defaults)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", help="config.json of a new encoder (model_type audiozoo-beats)")
-    source.add_argument("--model", help="BEATs folder or Hub id to continue pre-training")
-    parser.add_argument("--tokenizer", help="BEATs tokenizer folder (default: a random-projection tokenizer, "
-                                            "iteration 1) or a saved random_projection_tokenizer.safetensors")
-    add_typed_flags(parser, (
-        ("codebook_size", int, "random-projection tokenizer only"), ("codebook_dim", int, "random projection only"),
-        ("tokenizer_seed", int, "random projection only (default: --seed)"), ("mask_ratio", float, None),
-        ("predictor_layers", int, "Transformer layers of the label predictor"), ("label_smoothing", float, None),
-    ), defaults)
 
 
 def main(args: argparse.Namespace) -> int:

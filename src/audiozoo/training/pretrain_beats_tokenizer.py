@@ -55,28 +55,12 @@ from ..models.beats import (
 from ..models.beats.modeling_beats import BeatsVectorQuantizer
 from . import common_beats, loop
 from .common import PretrainResult, TrainingState, compute_features, load_config
-from .options import add_typed_flags, options_from, summary_line
+from .options import TrainTokenizerArgs, options_from, summary_line
+from .options import add_beats_tokenizer_arguments as add_tokenizer_arguments
 from .tokenizers_beats import autocast_off
 
 # --------------------------------------------------------------------------------------------------------------
 # arguments and results
-
-
-@dataclass
-class TrainTokenizerArgs(common_beats.BeatsRunOptions):
-    """Everything a tokenizer-distillation run needs (per process: batch_size clips per micro-batch)."""
-
-    data: str  # folder of audio files (any depth), CSV/TSV manifest (labels ignored) or datasets folder
-    output_dir: str
-    teacher: str  # BEATs folder / Hub id (an SSL model or a fine-tuned one)
-    config: str | None = None  # config.json of a new tokenizer (model_type audiozoo-beats-tokenizer)
-    model: str | None = None  # or a tokenizer folder to continue from (neither: the teacher's architecture)
-    codebook_size: int | None = None  # new tokenizer only (None: the config's, else 1024)
-    codebook_dim: int | None = None  # new tokenizer only (None: the config's, else 256)
-    decoder_layers: int = 3
-    codebook_decay: float = 0.99
-    commitment_weight: float = 1.0
-    kmeans_iterations: int = 10
 
 
 @dataclass
@@ -314,21 +298,6 @@ def run_train_tokenizer(args: TrainTokenizerArgs) -> TrainTokenizerResult:
 
 # --------------------------------------------------------------------------------------------------------------
 # command line
-
-
-def add_tokenizer_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of `audiozoo pretrain beats_tokenizer` (distillation from a BEATs teacher)."""
-    defaults = TrainTokenizerArgs(data="", output_dir="", teacher="")
-    common_beats.add_run_arguments(parser, defaults)
-    parser.add_argument("--teacher", required=True, help="BEATs folder or Hub id (pre-trained or fine-tuned)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--config", help="config.json of a new tokenizer (default: the teacher's architecture)")
-    source.add_argument("--model", help="tokenizer folder to continue training")
-    add_typed_flags(parser, (
-        ("codebook_size", int, "new tokenizer (default 1024)"), ("codebook_dim", int, "new tokenizer (default 256)"),
-        ("decoder_layers", int, None), ("codebook_decay", float, "EMA decay of the codebook"),
-        ("commitment_weight", float, None), ("kmeans_iterations", int, "k-means start of a new codebook"),
-    ), defaults)
 
 
 def main_tokenizer(args: argparse.Namespace) -> int:

@@ -32,7 +32,6 @@ from ..models.byol_a import ByolAFeatureExtractor, ByolAModel
 from . import loop
 from .byol_a_augment import ByolAAugmentation
 from .common import (
-    RunOptions,
     TrainingState,
     compute_features,
     load_config,
@@ -40,32 +39,10 @@ from .common import (
     split_examples,
 )
 from .data import AUDIO_SUFFIXES, Example, check_examples, examples_from_source, load_example_audio
-from .options import options_from, summary_line
+from .options import PretrainByolAArgs, options_from, summary_line
+from .options import add_pretrain_byol_a_arguments as add_arguments
 
 DEFAULT_LR = {1: 3e-4, 2: 1e-4}  # config.yaml / config_v2.yaml
-
-
-@dataclass
-class PretrainByolAArgs(RunOptions):
-    """Everything a BYOL-A pre-training run needs; the CLI fills it from its flags."""
-
-    data: str  # manifest, datasets folder, or a folder of audio (searched recursively); labels are ignored
-    output_dir: str
-    config: str | None = None  # config.json of a new encoder (model_type audiozoo-byol-a)
-    model: str | None = None  # or a BYOL-A folder to continue from (its norm statistics are kept)
-    version: int | None = None  # augmentation chain: 1 (mixup, crop) or 2 (+ fader); default: the encoder's
-    train_split_only: bool = False  # only the clips `split_examples` puts in train (probe test clips stay unseen)
-    clip_seconds: float = 0.95  # the original unit: 15200 samples -> 96 frames
-    epochs: int = 100
-    max_steps: int | None = None  # optimiser steps; overrides epochs
-    batch_size: int = 256
-    lr: float | None = None  # default 3e-4 (v1) / 1e-4 (v2)
-    ema_decay: float = 0.99
-    projection_hidden_size: int = 4096
-    projection_size: int = 256
-    mixup_ratio: float | None = None  # default 0.4 (v1) / 0.2 (v2)
-    memory_size: int | None = None  # mixup memory bank; default 2048 (v1) / 512 (v2)
-    norm_stats_clips: int = 10000  # clips drawn for the norm statistics of a new encoder (the original's cap)
 
 
 @dataclass
@@ -331,32 +308,6 @@ def _train(args: PretrainByolAArgs, accelerator, online, target: EmaTarget, augm
 
 
 # ----------------------------------------------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `audiozoo pretrain byol_a`."""
-    defaults = PretrainByolAArgs(data="", output_dir="")
-    parser.add_argument("--data", required=True, help="CSV/TSV manifest, a datasets folder (save_to_disk), or a "
-                        "folder of audio files (searched recursively); labels are ignored")
-    parser.add_argument("--output_dir", required=True)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", help="config.json of a new encoder (model_type audiozoo-byol-a)")
-    source.add_argument("--model", help="BYOL-A folder to continue from (its norm statistics are kept)")
-    parser.add_argument("--version", type=int, choices=(1, 2), default=None,
-                        help="augmentation chain: 1 mixup+crop, 2 adds the linear fader (default: the encoder's)")
-    parser.add_argument("--train_split_only", action="store_true",
-                        help="use only the train split that audiozoo probe/finetune would draw with the same seed")
-    for name, kind in (("clip_seconds", float), ("epochs", int), ("max_steps", int), ("batch_size", int),
-                       ("lr", float), ("ema_decay", float), ("projection_hidden_size", int),
-                       ("projection_size", int), ("mixup_ratio", float), ("memory_size", int),
-                       ("norm_stats_clips", int), ("gradient_accumulation_steps", int), ("checkpoint_every", int),
-                       ("seed", int)):
-        parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name))
-    parser.add_argument("--mixed_precision", choices=("no", "fp16", "bf16"), default="no")
-    parser.add_argument("--resume", default=None, help="a checkpoint folder, or 'latest' in OUTPUT_DIR/checkpoints")
-    parser.add_argument("--resample", action="store_true", help="resample files at other rates (soxr)")
-    parser.add_argument("--cpu", action="store_true")
-    parser.add_argument("--log_with", default=None, help="an accelerate tracker (tensorboard, wandb, ...)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -72,7 +72,6 @@ from ..layers.vit import run_blocks
 from . import loop
 from .common import (
     PretrainResult,
-    RunOptions,
     TrainingState,
     compute_features,
     load_config,
@@ -87,48 +86,8 @@ from .data import (
 )
 from .masking_eat import clip_of_rows, kept_indices, multi_mask
 from .optim import build_scheduler, parameter_groups
-from .options import (
-    RUN_FLAGS,
-    SCHEDULE_FLAGS,
-    UNLABELLED_DATA_HELP,
-    add_pretrain_switches,
-    add_typed_flags,
-    options_from,
-    summary_line,
-)
-
-
-@dataclass
-class PretrainEatArgs(RunOptions):
-    """Everything an EAT pre-training run needs; defaults are EAT-base's recipe (per process: batch 12)."""
-
-    data: str  # folder of audio files (any depth), CSV/TSV manifest (labels ignored) or datasets folder
-    output_dir: str
-    config: str | None = None  # config.json of a new encoder (model_type audiozoo-eat)
-    model: str | None = None  # or an EAT folder / Hub id to continue from
-    clip_seconds: float = 10.0
-    epochs: int = 10
-    max_steps: int | None = None
-    batch_size: int = 12
-    lr: float = 5e-4
-    weight_decay: float = 0.05
-    warmup_steps: int = 0  # the original: 53,333 of 400k updates
-    max_grad_norm: float = 4.0
-    clone_batch: int = 16
-    mask_ratio: float = 0.8
-    mask_prob_adjust: float = 0.07
-    block_size: int = 5
-    ema_start: float = 0.9998
-    ema_end: float = 0.99999
-    ema_anneal_steps: int = 100_000
-    average_top_k_layers: int | None = None  # None: all blocks (EAT-base: 12 of 12)
-    decoder_dim: int | None = None  # None: the encoder width (EAT-base: 768)
-    decoder_kernel: int = 3
-    decoder_layers: int = 6
-    decoder_groups: int = 16
-    mask_noise_std: float = 0.01
-    frame_loss_weight: float = 1.0
-    utterance_loss_weight: float = 1.0
+from .options import PretrainEatArgs, options_from, summary_line
+from .options import add_pretrain_eat_arguments as add_arguments
 
 
 @dataclass
@@ -415,28 +374,6 @@ def run_pretrain_eat(args: PretrainEatArgs) -> PretrainEatResult:
     loop.write_results(accelerator, output_dir, result)
     accelerator.end_training()
     return result
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags of `audiozoo pretrain eat` (defaults: EAT-base's recipe, per process)."""
-    defaults = PretrainEatArgs(data="", output_dir="")
-    parser.add_argument("--data", required=True, help=UNLABELLED_DATA_HELP)
-    parser.add_argument("--output_dir", required=True)
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--config", help="config.json of a new encoder (model_type audiozoo-eat)")
-    source.add_argument("--model", help="EAT folder or Hub id to continue pre-training")
-    add_typed_flags(parser, (
-        *SCHEDULE_FLAGS,
-        ("clone_batch", int, "masks per clip (multi-mask)"), ("mask_ratio", float, None),
-        ("mask_prob_adjust", float, "extra block centres (data2vec 2.0)"), ("block_size", int, "mask block side"),
-        ("ema_start", float, None), ("ema_end", float, None), ("ema_anneal_steps", int, None),
-        ("average_top_k_layers", int, "teacher blocks averaged into the targets (default: all)"),
-        ("decoder_dim", int, "default: the encoder width"), ("decoder_kernel", int, None),
-        ("decoder_layers", int, None), ("decoder_groups", int, None), ("mask_noise_std", float, None),
-        ("frame_loss_weight", float, None), ("utterance_loss_weight", float, None),
-        *RUN_FLAGS,
-    ), defaults)
-    add_pretrain_switches(parser)
 
 
 def main(args: argparse.Namespace) -> int:
