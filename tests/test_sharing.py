@@ -256,6 +256,9 @@ def test_push_sends_exactly_the_model_files_of_a_finetuned_folder(finetuned_fold
     assert "| clips (train / valid / test) | 4 / 2 / 2 |" in card
     assert f"| accuracy | {results['test']['accuracy']:.4f} |" in card
     assert "`high`, `low`" in card and "BYOL" in card
+    # the run's settings are recorded, and the card names the base model and data by name (never local paths)
+    assert "byola_v2_d3072" in results["settings"]["model"] and results["settings"]["epochs"] == 1
+    assert "`tones.csv`" in card and str(folder.parent) not in card
 
 
 def test_push_writes_missing_code_keeps_a_card_and_sends_shards(converted_dir, tmp_path, monkeypatch):

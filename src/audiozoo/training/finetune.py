@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,7 @@ class FinetuneResult:
     losses: list = field(default_factory=list)
     seconds: float = 0.0
     sizes: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # the run's arguments: what a model card says it was trained from
 
 
 PRIMARY_METRIC = {"single": "accuracy", "multi": "mAP", "frame": "frame_micro_f1"}
@@ -298,7 +299,7 @@ def run_finetune(args: FinetuneArgs, teacher=None, distillation_loss_weight: flo
             accelerator.print("test: " + ", ".join(f"{key} {value:.4f}" for key, value in test_scores.items()))
     result = FinetuneResult(str(output_dir), state.best_epoch, state.best_metric, metric, test_scores, state.history,
                             state.losses, time.perf_counter() - started,
-                            {split: len(members) for split, members in splits.items()})
+                            {split: len(members) for split, members in splits.items()}, asdict(args))
     loop.write_results(accelerator, output_dir, result)
     accelerator.end_training()
     return result
