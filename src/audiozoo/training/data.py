@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,86 +18,16 @@ import soundfile
 import torch
 
 from ..audio.io import resample, to_mono
-from .manifest import ManifestRow, read_manifest
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
-
-
-@dataclass(frozen=True)
-class Example:
-    """One labelled clip: where it is, its labels, and the manifest line it came from (for error messages)."""
-
-    path: Path | None
-    labels: tuple[str, ...]
-    split: str | None = None
-    group: str | None = None
-    source: str = ""
-    audio: bytes | None = None  # encoded bytes (datasets with Audio(decode=False))
-    events: tuple[tuple[float, float, str], ...] = field(default_factory=tuple)
-
-
-def examples_from_manifest(manifest: str | Path) -> list[Example]:
-    """Rows of a CSV/TSV manifest (see `read_manifest`); a label cell may hold several labels joined by ";"."""
-    rows: list[ManifestRow] = read_manifest(manifest)
-    return [Example(row.path, tuple(part.strip() for part in row.label.split(";") if part.strip()), row.split,
-                    row.group, f"{manifest}, line {row.line}") for row in rows]
-
-
-def examples_from_folder(folder: str | Path) -> list[Example]:
-    """`folder/<label>/<clip>.wav` -> examples (one label per sub-folder)."""
-    folder = Path(folder)
-    examples = [Example(path, (path.parent.name,), source=str(path))
-                for path in sorted(folder.glob("*/*")) if path.suffix.lower() in AUDIO_SUFFIXES]
-    if not examples:
-        raise ValueError(f"{folder}: expected audio files in one sub-folder per label (e.g. {folder}/kick/a.wav)")
-    return examples
-
-
-def examples_from_dataset(dataset, audio_column: str = "audio", label_column: str = "label") -> list[Example]:
-    """A `datasets.Dataset` whose audio column is cast to `Audio(decode=False)` ({"bytes", "path"}): decoded
-    here with soundfile, since datasets' own decoding needs torchcodec. Integer labels map to names through the
-    column's ClassLabel feature when there is one."""
-    names = getattr(dataset.features.get(label_column), "names", None)
-    examples = []
-    for index, record in enumerate(dataset):
-        audio = record[audio_column]
-        if not isinstance(audio, dict) or not (audio.get("bytes") or audio.get("path")):
-            raise ValueError(
-                f"dataset row {index}: column {audio_column!r} must be cast to Audio(decode=False) "
-                f"({{'bytes', 'path'}}), got {type(audio).__name__}"
-            )
-        value = record[label_column]
-        labels = value if isinstance(value, (list, tuple)) else [value]
-        labels = tuple(names[item] if names is not None and isinstance(item, int) else str(item) for item in labels)
-        path = Path(audio["path"]) if audio.get("path") and not audio.get("bytes") else None
-        examples.append(Example(path, labels, source=f"dataset row {index}", audio=audio.get("bytes")))
-    return examples
-
-
-def examples_from_source(source: str | Path, audio_column: str = "audio", label_column: str = "label") -> list[Example]:
-    """A CSV/TSV manifest, a `datasets` folder written by `save_to_disk` (its audio column is read undecoded), or
-    a folder with one sub-folder per label."""
-    source = Path(source)
-    if source.is_file():
-        return examples_from_manifest(source)
-    if any((source / name).is_file() for name in ("dataset_info.json", "state.json", "dataset_dict.json")):
-        from datasets import Audio, load_from_disk
-
-        dataset = load_from_disk(str(source))
-        if hasattr(dataset, "keys"):  # a DatasetDict: its splits become the split column
-            examples = []
-            for split in dataset:
-                rows = examples_from_dataset(dataset[split].cast_column(audio_column, Audio(decode=False)),
-                                             audio_column, label_column)
-                name = {"validation": "valid"}.get(split, split)
-                examples += [Example(e.path, e.labels, name if name in ("train", "valid", "test") else None, e.group,
-                                     f"{source} [{split}] {e.source}", e.audio) for e in rows]
-            return examples
-        return examples_from_dataset(dataset.cast_column(audio_column, Audio(decode=False)), audio_column, label_column)
-    if source.is_dir():
-        return examples_from_folder(source)
-    raise FileNotFoundError(f"training data not found: {source} (expected a manifest, a datasets folder or a folder "
-                            "of label sub-folders)")
+# the source readers live in audiozoo.data.sources (inference reads the same sources); importable from here as before
+from ..data.sources import (
+    AUDIO_SUFFIXES,
+    Example,
+    example_file,
+    examples_from_dataset,
+    examples_from_folder,
+    examples_from_manifest,
+    examples_from_source,
+)
 
 
 def read_events_table(path: str | Path) -> dict[str, list[tuple[float, float, str]]]:
@@ -146,7 +75,7 @@ def check_examples(examples: Sequence[Example], labels: Sequence[str], sampling_
         if unknown:
             raise ValueError(f"{example.source}: unknown label(s) {unknown}; the model's labels are {list(labels)[:10]}")
         try:
-            info = soundfile.info(example.path if example.audio is None else _bytes_file(example.audio))
+            info = soundfile.info(example_file(example))
         except (RuntimeError, soundfile.LibsndfileError) as error:
             raise ValueError(f"{example.source}: cannot read the audio ({error})") from error
         if info.frames == 0:
@@ -158,16 +87,9 @@ def check_examples(examples: Sequence[Example], labels: Sequence[str], sampling_
             )
 
 
-def _bytes_file(data: bytes):
-    import io
-
-    return io.BytesIO(data)
-
-
 def load_example_audio(example: Example, sampling_rate: int) -> np.ndarray:
     """Mono float32 samples at `sampling_rate` (soxr if the file's rate differs)."""
-    source = example.path if example.audio is None else _bytes_file(example.audio)
-    samples, rate = soundfile.read(source, dtype="float32", always_2d=False)
+    samples, rate = soundfile.read(example_file(example), dtype="float32", always_2d=False)
     samples = to_mono(samples) if samples.ndim == 2 else samples
     if rate != sampling_rate:
         samples = resample(samples, rate, sampling_rate)
@@ -241,6 +163,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "ClipDataset",
     "Example",
     "attach_events",
@@ -248,6 +171,7 @@ __all__ = [
     "examples_from_dataset",
     "examples_from_folder",
     "examples_from_manifest",
+    "examples_from_source",
     "load_example_audio",
     "read_events_table",
 ]
