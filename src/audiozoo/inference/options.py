@@ -1,0 +1,89 @@
+"""Command-line flags of the dataset-scale commands (`embed`, `predict`, `pseudo-label`) and the keyword arguments of
+`audiozoo.inference.runner.run_inference` they become. Torch-free: the command line parses its arguments before any
+model code is imported."""
+
+from __future__ import annotations
+
+import argparse
+
+TASKS = ("embed", "predict", "pseudo-label")
+ON_ERROR = ("stop", "skip")
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every dataset-scale command takes: the data, the output, batching, sharding, resume, bad rows."""
+    parser.add_argument("--data", required=True,
+                        help="CSV/TSV manifest (a file column: file, path, filename or audio; labels not needed), a "
+                             "folder of audio files (searched recursively) or a datasets folder (save_to_disk; the "
+                             "audio column is read undecoded)")
+    parser.add_argument("--output", required=True,
+                        help="X.h5: one HDF5 file, merged from the shards at the end; any other path: a folder that "
+                             "keeps the shards (shard-00000.h5, ...) with an index.json")
+    parser.add_argument("--batch_size", type=int, default=16, help="clips per forward pass (windows for 10 s models)")
+    parser.add_argument("--num_workers", type=int, default=2, help="DataLoader processes that decode audio")
+    parser.add_argument("--shard_size", type=int, default=1000,
+                        help="clips per shard: the unit written to disk, split between processes and resumed")
+    parser.add_argument("--max_padding", type=float, default=0.0,
+                        help="how much a clip may be zero-padded to share a batch with longer ones, as a fraction of "
+                             "its length. 0 (default): only clips of equal length share a batch, so every output "
+                             "equals that of the clip alone; more is faster on data of mixed lengths, and outputs "
+                             "then follow the model's padding rules. Windowed models (10 s windows) ignore it")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue a killed run: finished shards are kept, the settings must match")
+    parser.add_argument("--on_error", choices=ON_ERROR, default="stop",
+                        help="a row whose audio cannot be read: stop before the run starts, naming every such row "
+                             "(default), or skip it and list it in OUTPUT.errors.tsv")
+    parser.add_argument("--audio_column", default="audio", help="audio column of a datasets folder")
+    parser.add_argument("--device", default=None,
+                        help="default: this process's device (one GPU per process under accelerate launch, else CPU)")
+
+
+def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
+    """`audiozoo embed --data ... --model ... --output X.h5 [--level clip|frame] [--layer N]`."""
+    parser.add_argument("--model", required=True, help="converted model folder or Hub id (its encoder is used)")
+    parser.add_argument("--level", choices=("clip", "frame"), default="clip",
+                        help="clip: one vector per clip (the model's pooled output, else the mean of its valid "
+                             "time steps); frame: one vector per time step (frame rate stored with the output)")
+    parser.add_argument("--layer", type=int, default=None,
+                        help="use hidden state N (0: the embeddings; the last one equals the default) instead of the "
+                             "final output")
+    _add_run_arguments(parser)
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    """`audiozoo predict --data ... --model ... --output X.h5 [--level clip|frame]`."""
+    parser.add_argument("--model", required=True, help="converted classifier folder or Hub id")
+    parser.add_argument("--level", choices=("clip", "frame"), default="clip",
+                        help="clip: class probabilities per clip (a clip classifier); frame: per-frame probabilities "
+                             "(a frame classifier; PretrainedSED models run on 10 s windows as their pipeline)")
+    _add_run_arguments(parser)
+
+
+def add_pseudo_label_arguments(parser: argparse.ArgumentParser) -> None:
+    """`audiozoo pseudo-label --data ... --teachers DIR [DIR ...] --output X.h5`."""
+    parser.add_argument("--teachers", nargs="+", required=True,
+                        help="PretrainedSED frame classifiers (same classes, same frame rate): their strong logits on "
+                             "10 s windows are averaged and stored as float16 [clips, classes, frames], the layout "
+                             "`audiozoo distill --pseudo_labels` reads")
+    _add_run_arguments(parser)
+
+
+def inference_options(task: str, args: argparse.Namespace) -> dict:
+    """Parsed flags -> keyword arguments of `run_inference(task, data, output, **options)` (data and output
+    included)."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    options = {name: getattr(args, name) for name in ("data", "output", "batch_size", "num_workers", "shard_size",
+                                                       "max_padding", "resume", "on_error", "audio_column", "device")}
+    if task == "pseudo-label":
+        options["teachers"] = tuple(args.teachers)
+    else:
+        options["model"] = args.model
+        options["level"] = args.level
+    if task == "embed":
+        options["layer"] = args.layer
+    return options
+
+
+__all__ = ["ON_ERROR", "TASKS", "add_embed_arguments", "add_predict_arguments", "add_pseudo_label_arguments",
+           "inference_options"]
