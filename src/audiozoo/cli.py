@@ -35,6 +35,12 @@ from pathlib import Path
 
 from .conversion.arguments import CONVERSION_COMMANDS, conversion_options
 from .families import CONVERSIONS
+from .inference.options import (
+    add_embed_file_arguments,
+    add_predict_arguments,
+    add_pseudo_label_arguments,
+    inference_options,
+)
 from .training.options import (
     PRETRAIN_RECIPES,
     FinetuneArgs,
@@ -43,6 +49,7 @@ from .training.options import (
 )
 
 PROG = "audiozoo"
+PACKAGE_DIR = Path(__file__).resolve().parent
 DEBUG_HINT = "run with --debug for the traceback"
 
 
@@ -59,15 +66,27 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr)
 
 
+def _raised_by_audiozoo(error: BaseException) -> bool:
+    """Whether the innermost frame of the error's traceback is in this package (whose messages are written for the
+    command line) rather than in transformers, the Hub client or Python itself."""
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return trace is not None and Path(trace.tb_frame.f_code.co_filename).resolve().is_relative_to(PACKAGE_DIR)
+
+
 def _one_line(error: BaseException) -> str:
-    """The first non-empty line of an exception's message (the library's messages are one line; transformers' and
-    the Hub's often are not), with the exception type where the message alone would not say what happened."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = lines[0] if lines else ""
-    if isinstance(error, (CommandError, ValueError, OSError)) and text:
-        return text
-    name = type(error).__name__
-    return f"{name}: {text}" if text else name
+    """The message of an exception for the command line: the package's own messages whole (a list of problems is
+    one line per problem), others by their first non-empty line (transformers' and the Hub's run over many), with
+    the exception type where the message alone would not say what happened."""
+    lines = [line.rstrip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    known = isinstance(error, (CommandError, ValueError, OSError))
+    if known and _raised_by_audiozoo(error):
+        return "\n".join(lines)
+    text = lines[0].strip()
+    return text if known else f"{type(error).__name__}: {text}"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -387,9 +406,32 @@ def classify(args: argparse.Namespace) -> int:
     return run.finish(args.json, dict(run.each(files, process)))
 
 
+# flags of the dataset form (`--data`) that the list-of-files form of `embed` does not take
+DATASET_ONLY_FLAGS = ("layer", "batch_size", "num_workers", "shard_size", "max_padding", "resume", "audio_column")
+
+
 def embed(args: argparse.Namespace) -> int:
-    """Write clip embeddings [N, C] (the model's pooled output, else the mean of its valid tokens) or per-file
-    frame embeddings [T, C] (the model's per-time-step features) of the files that do not fail."""
+    """`embed --data SOURCE`: the dataset runner (see run_dataset_command). `embed FILE...`: clip embeddings [N, C]
+    (the model's pooled output, else the mean of its valid tokens) or per-file frame embeddings [T, C] (the model's
+    per-time-step features) of the files that do not fail, in one .npy or .safetensors file."""
+    if args.data is not None:
+        if args.files:
+            raise UsageError("give audio files or --data, not both")
+        if args.allow_truncated:
+            raise UsageError("--allow_truncated applies to the list of files; --data runs refuse truncated files")
+        return run_dataset_command(args)
+    if not args.files:
+        raise UsageError("give audio files, or --data MANIFEST|FOLDER for a whole data set")
+    given = [f"--{name}" for name in DATASET_ONLY_FLAGS
+             if getattr(args, name) != args.command_parser.get_default(name)]
+    if given:
+        raise UsageError(f"{', '.join(given)} apply to --data runs only")
+    for name, check in (("output", _embedding_output), ("device", _device)):
+        try:
+            setattr(args, name, check(getattr(args, name) or "cpu"))
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"--{name}: {error}") from None
+    args.on_error = args.on_error or "skip"
     run = FileRun(args)
     model_name = check_model_argument(args.model)
     files = run.check()
@@ -429,6 +471,38 @@ def embed(args: argparse.Namespace) -> int:
     skipped = f" (without the {len(run.errors)} failed files)" if run.errors else ""
     print(f"wrote {len(embeddings)} {args.level} embeddings of shape {embeddings[0].shape} to {output}{skipped}")
     return run.exit_status()
+
+
+def run_dataset_command(args: argparse.Namespace) -> int:
+    """`embed --data`, `predict` and `pseudo-label`: the sharded, resumable dataset runner (audiozoo.inference).
+    Models and the data are checked before torch loads; rows that cannot be read stop the run before it starts, or
+    with `--on_error skip` are listed in OUTPUT.errors.tsv (and the exit status is 1)."""
+    task = args.command
+    if args.device is not None:
+        try:
+            _device(args.device)
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"--device: {error}") from None
+    names = args.teachers if task == "pseudo-label" else [args.model]
+    flag = "--teachers" if task == "pseudo-label" else "--model"
+    checked = [check_model_argument(name, flag) for name in names]
+    if task == "pseudo-label":
+        args.teachers = checked
+    else:
+        args.model = checked[0]
+    if not Path(args.data).expanduser().exists():
+        raise CommandError(f"--data {args.data}: no such manifest or folder")
+    args.on_error = args.on_error or "stop"
+    _load_library(args)
+    if args.device is not None:
+        check_device(args.device)
+    from .inference.runner import run_inference
+
+    output = run_inference(task, **inference_options(task, args))
+    errors = Path(f"{output}.errors.tsv")
+    skipped = max(0, len(errors.read_text(encoding="utf-8").splitlines()) - 1) if errors.is_file() else 0
+    print(f"wrote {output}" + (f"; {skipped} rows skipped, listed in {errors}" if skipped else ""))
+    return 1 if skipped else 0
 
 
 def detect(args: argparse.Namespace) -> int:
@@ -628,10 +702,14 @@ def build_parser() -> argparse.ArgumentParser:
     classify_parser.add_argument("--top-k", type=_positive_int, default=5, help="labels per file")
     classify_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
-    embed_parser = command("embed", embed, help="write clip or frame embeddings of audio files")
-    _add_inference_arguments(embed_parser)
-    embed_parser.add_argument("--output", required=True, type=_embedding_output, help="X.npy or X.safetensors")
-    embed_parser.add_argument("--level", choices=("clip", "frame"), default="clip")
+    embed_parser = command("embed", embed, help="write clip or frame embeddings of audio files or a whole data set")
+    add_embed_file_arguments(embed_parser)
+    predict_parser = command("predict", run_dataset_command,
+                             help="class probabilities (clip or frame) of a whole data set, sharded and resumable")
+    add_predict_arguments(predict_parser)
+    pseudo_label_parser = command("pseudo-label", run_dataset_command,
+                                  help="PretrainedSED teacher-ensemble strong logits for `audiozoo distill`")
+    add_pseudo_label_arguments(pseudo_label_parser)
 
     detect_parser = command("detect", detect, help="sound-event detection: events with onsets and offsets")
     _add_inference_arguments(detect_parser)

@@ -10,9 +10,12 @@ TASKS = ("embed", "predict", "pseudo-label")
 ON_ERROR = ("stop", "skip")
 
 
-def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """What every dataset-scale command takes: the data, the output, batching, sharding, resume, bad rows."""
-    parser.add_argument("--data", required=True,
+def _add_run_arguments(parser: argparse.ArgumentParser, *, data_required: bool = True) -> None:
+    """What every dataset-scale command takes: the data, the output, batching, sharding, resume, bad rows.
+
+    `data_required=False` for `embed`, whose list-of-files form (`audiozoo embed FILE... --output X.npy`) shares the
+    parser; there `--on_error` defaults to None and the command line picks each form's default."""
+    parser.add_argument("--data", required=data_required,
                         help="CSV/TSV manifest (a file column: file, path, filename or audio; labels not needed), a "
                              "folder of audio files (searched recursively) or a datasets folder (save_to_disk; the "
                              "audio column is read undecoded)")
@@ -30,7 +33,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                              "then follow the model's padding rules. Windowed models (10 s windows) ignore it")
     parser.add_argument("--resume", action="store_true",
                         help="continue a killed run: finished shards are kept, the settings must match")
-    parser.add_argument("--on_error", choices=ON_ERROR, default="stop",
+    parser.add_argument("--on_error", choices=ON_ERROR, default="stop" if data_required else None,
                         help="a row whose audio cannot be read: stop before the run starts, naming every such row "
                              "(default), or skip it and list it in OUTPUT.errors.tsv")
     parser.add_argument("--audio_column", default="audio", help="audio column of a datasets folder")
@@ -38,7 +41,17 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: this process's device (one GPU per process under accelerate launch, else CPU)")
 
 
-def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
+def add_embed_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """`audiozoo embed FILE... --model ... --output X.npy|X.safetensors`: the list-of-files form, one process, beside
+    the dataset form (`--data`) on the same command."""
+    parser.add_argument("files", nargs="*", help="audio files (the list form, written to --output X.npy or "
+                        "X.safetensors; or --data for a whole data set)")
+    parser.add_argument("--allow_truncated", action="store_true",
+                        help="list form: decode files whose data ends before their header says (instead of refusing)")
+    add_embed_arguments(parser, data_required=False)
+
+
+def add_embed_arguments(parser: argparse.ArgumentParser, *, data_required: bool = True) -> None:
     """`audiozoo embed --data ... --model ... --output X.h5 [--level clip|frame] [--layer N]`."""
     parser.add_argument("--model", required=True, help="converted model folder or Hub id (its encoder is used)")
     parser.add_argument("--level", choices=("clip", "frame"), default="clip",
@@ -47,7 +60,7 @@ def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layer", type=int, default=None,
                         help="use hidden state N (0: the embeddings; the last one equals the default) instead of the "
                              "final output")
-    _add_run_arguments(parser)
+    _add_run_arguments(parser, data_required=data_required)
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,5 +98,5 @@ def inference_options(task: str, args: argparse.Namespace) -> dict:
     return options
 
 
-__all__ = ["ON_ERROR", "TASKS", "add_embed_arguments", "add_predict_arguments", "add_pseudo_label_arguments",
+__all__ = ["ON_ERROR", "TASKS", "add_embed_arguments", "add_embed_file_arguments", "add_predict_arguments", "add_pseudo_label_arguments",
            "inference_options"]
