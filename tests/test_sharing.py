@@ -249,7 +249,11 @@ def test_push_sends_exactly_the_model_files_of_a_finetuned_folder(finetuned_fold
 
     card = (folder / "README.md").read_text()
     results = json.loads((folder / "results.json").read_text())
-    assert card.startswith("---\nlibrary_name: transformers\nlicense: mit\npipeline_tag: audio-classification\n")
+    # a fine-tune of BYOL-A weights keeps NTT's evaluation license (no redistribution), and the card says so
+    assert card.startswith("---\nlibrary_name: transformers\nlicense: other\n"
+                           "license_name: ntt-software-license-agreement-for-evaluation\n"
+                           "license_link: https://github.com/nttcslab/byol-a/blob/")
+    assert "pipeline_tag: audio-classification\n" in card and "keep this model to yourself" in card
     assert "- fine-tuned" in card and "base_model:" not in card  # the run recorded no Hub base model
     assert "# tones" in card and 'pipeline("audio-classification", model="me/tones")' in card
     assert "| labels | 2 |" in card and "| task | single-label clip classification |" in card
