@@ -319,13 +319,13 @@ def test_push_prints_the_uploaded_files(classifier_dir, capsys, monkeypatch):
 
     calls = []
 
-    def fake_push(folder, repo_id, *, private=False, commit_message=None):
-        calls.append((str(folder), repo_id, private, commit_message))
+    def fake_push(folder, repo_id, *, private=False, commit_message=None, own_weights=False):
+        calls.append((str(folder), repo_id, private, commit_message, own_weights))
         return ["config.json", "model.safetensors"]
 
     monkeypatch.setattr(hub_push, "push_model_folder", fake_push)
     assert main(["push", classifier_dir, "me/beats", "--private", "--commit_message", "first"]) == 0
-    assert calls == [(classifier_dir, "me/beats", True, "first")]
+    assert calls == [(classifier_dir, "me/beats", True, "first", False)]
     assert capsys.readouterr().out.splitlines() == [
         "uploaded 2 files to https://huggingface.co/me/beats:", "  config.json", "  model.safetensors"]
 

@@ -236,7 +236,8 @@ def test_push_sends_exactly_the_model_files_of_a_finetuned_folder(finetuned_fold
     (folder / "logs").mkdir()
     (folder / "logs" / "config.json").write_text("{}")
 
-    sent = push_model_folder(folder, "me/tones", private=True)
+    # BYOL-A's released weights may not be redistributed; these were fine-tuned from a random-weight fixture
+    sent = push_model_folder(folder, "me/tones", private=True, own_weights=True)
 
     family = family_of("audiozoo-byol-a")
     expected = {"config.json", "model.safetensors", "preprocessor_config.json", "README.md",
@@ -278,7 +279,7 @@ def test_push_writes_missing_code_keeps_a_card_and_sends_shards(converted_dir, t
     (folder / "config.json").write_text(json.dumps(config))
     (folder / "README.md").write_text("my own card")
 
-    sent = push_model_folder(folder, "me/old", commit_message="first")
+    sent = push_model_folder(folder, "me/old", commit_message="first", own_weights=True)  # random-weight fixture
     assert set(remote_code_file_names(family)) <= set(sent) == hub.uploads[0]["sent"]
     assert json.loads((folder / "config.json").read_text())["auto_map"] == auto_map(family)
     assert (folder / "README.md").read_text() == "my own card"
@@ -291,7 +292,7 @@ def test_push_writes_missing_code_keeps_a_card_and_sends_shards(converted_dir, t
     shards = sorted(path.name for path in sharded.glob("model-*-of-*.safetensors"))
     assert len(shards) > 1
     (sharded / "model-00001-of-00001.safetensors.bak").write_text("stale")
-    sent = push_model_folder(sharded, "sharded")  # no namespace: the repo id create_repo resolves is used
+    sent = push_model_folder(sharded, "sharded", own_weights=True)  # no namespace: the repo id create_repo resolves is used
     assert {*shards, "model.safetensors.index.json"} <= set(sent) == hub.uploads[1]["sent"]
     assert "model-00001-of-00001.safetensors.bak" not in sent and hub.uploads[1]["repo_id"] == "me/sharded"
     assert 'from_pretrained("me/sharded"' in (sharded / "README.md").read_text()  # the generic card
@@ -388,3 +389,16 @@ def test_push_module_is_torch_free_at_import():
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip() == "[]"
     assert push_module.push_model_folder is push_model_folder
+
+
+@pytest.mark.parametrize("case", ["byola_v1_d512", "sed_m2d_tiny", "sed_asit_tiny"])
+def test_weights_whose_license_forbids_redistribution_are_not_pushed(case, converted_dir, tmp_path, monkeypatch):
+    """BYOL-A and the M2D students (NTT's evaluation license) and the ASiT students (no license): refused unless the
+    caller says the weights are theirs to share; nothing is created or sent."""
+    hub = FakeHub().install(monkeypatch)
+    folder = tmp_path / case
+    shutil.copytree(converted_dir(case), folder)
+    with pytest.raises(PermissionError, match="does not allow redistribution.*own_weights"):
+        push_model_folder(folder, "me/x")
+    assert hub.repos == [] and hub.uploads == []
+    assert "config.json" in push_model_folder(folder, "me/x", own_weights=True)

@@ -9,7 +9,7 @@
     audiozoo distill --data MANIFEST.csv --events EVENTS.tsv --model DIR --pseudo_labels X.h5 | --teachers DIR... --output_dir OUT
     audiozoo convert beats --checkpoint_path ORIG.pt --pytorch_dump_folder_path OUT [--push_to_hub REPO]
     audiozoo convert ast --checkpoint_path audioset_10_10_0.4593.pth --pytorch_dump_folder_path OUT [--dataset ...]
-    audiozoo convert eat --checkpoint_path EAT-base_epoch30_ft_AS2M.pt --pytorch_dump_folder_path OUT
+    audiozoo convert eat --checkpoint_path CHECKPOINT.pt --pytorch_dump_folder_path OUT
     audiozoo convert byol_a --checkpoint_path AudioNTT2020-BYOLA-64x96d2048.pth --pytorch_dump_folder_path OUT
     audiozoo convert pretrained_sed --checkpoint_path ATST-F_strong_1.pt --model_name ATST-F --pytorch_dump_folder_path OUT
     audiozoo push FOLDER REPO_ID [--private] [--commit_message MSG]
@@ -521,8 +521,8 @@ def detect(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoConfig, pipeline
 
-    from .pipelines.audio_input import decode_audio_input
-    from .sed.postprocessing import write_events_tsv
+    from .audio.io import check_audio_file
+    from .sed.postprocessing import EventsTsvWriter
 
     labels = _labels(load_model(model, AutoConfig.from_pretrained))
     threshold = _per_class_option(args.threshold, labels, 0.5, "--threshold")
@@ -539,32 +539,73 @@ def detect(args: argparse.Namespace) -> int:
     detector = load_model(model, lambda name: pipeline("sound-event-detection", model=name, device=args.device,
                                                        dtype=torch.float32))
 
+    # Files are read, run and post-processed in 10 s windows (memory does not grow with their length); events are
+    # printed and TSV rows written as soon as they are final, the spectrogram of --plot is drawn from the same pass.
+    rate = detector.feature_extractor.sampling_rate
+    tsv = EventsTsvWriter(args.tsv) if args.tsv else None
+    spectrograms = {}
+
+    def show(event: dict) -> None:
+        print(f"  {event['onset']:8.2f} {event['offset']:8.2f}  {event['score']:.3f}  {event['label']}")
+
     def process(path: str):
-        events = detector(path, median_window=median_window, chunk_batch_size=args.chunk_batch_size, **options)
+        printed = []  # a file's name comes with its first event (a file that fails at once prints nothing)
+
+        def on_event(event: dict) -> None:
+            if tsv is not None:
+                tsv.add(event)
+            if not args.json:
+                if not printed:
+                    print(path)
+                    printed.append(path)
+                show(event)
+
+        spectrogram = None
+        if args.plot:
+            from .sed.plot import SpectrogramImage
+
+            info = check_audio_file(path, allow_truncated=args.allow_truncated)
+            spectrogram = SpectrogramImage(rate, expected_samples=info.frames * rate // info.sampling_rate)
+        if tsv is not None:
+            tsv.start_file(Path(path).name)
+        try:
+            events = detector(path, median_window=median_window, chunk_batch_size=args.chunk_batch_size,
+                              on_event=None if several else on_event,
+                              on_audio=None if spectrogram is None else spectrogram.push, **options)
+        except Exception:
+            if tsv is not None:
+                tsv.discard_file()  # a file that failed part-way (NaN samples, damaged data) leaves no rows
+            raise
+        if spectrogram is not None:
+            spectrograms[path] = spectrogram
         if not args.json:
-            print(path)
-            groups = events.items() if isinstance(events, dict) else [(None, events)]
-            for value, group in groups:
-                if value is not None:
+            if isinstance(events, dict):  # several thresholds: grouped, once the file is done
+                print(path)
+                for value, group in events.items():
                     print(f"  threshold {value:g}:")
-                for event in group:
-                    print(f"  {event['onset']:8.2f} {event['offset']:8.2f}  {event['score']:.3f}  {event['label']}")
-                if not group:
-                    print("  (no events above the threshold)")
+                    for event in group:
+                        show(event)
+                    if not group:
+                        print("  (no events above the threshold)")
+            elif not events:
+                print(path)
+                print("  (no events above the threshold)")
         return events
 
-    results = dict(run.each(files, process))
+    results = {}
+    try:
+        results = dict(run.each(files, process))
+    finally:
+        if tsv is not None:
+            tsv.close(keep=bool(results) or tsv.rows > 0)  # no file detected: no TSV (as before)
     notices = sys.stderr if args.json else sys.stdout  # with --json, stdout holds only the JSON
-    if args.tsv and results:
-        write_events_tsv(args.tsv, {Path(path).name: events for path, events in results.items()})
-        print(f"wrote {sum(len(e) for e in results.values())} events to {args.tsv}", file=notices)
+    if tsv is not None and results:
+        print(f"wrote {tsv.rows} events to {args.tsv}", file=notices)
     if args.plot and results:
         from .sed.plot import plot_events
 
         path = files[0]
-        rate = detector.feature_extractor.sampling_rate
-        waveform = decode_audio_input(path, rate, allow_truncated=args.allow_truncated)
-        plot_events(waveform, rate, results[path], args.plot, title=Path(path).name)
+        plot_events(spectrograms[path], rate, results[path], args.plot, title=Path(path).name)
         print(f"wrote {args.plot}", file=notices)
     return run.finish(args.json, results)
 
@@ -648,7 +689,7 @@ def push(args: argparse.Namespace) -> int:
 
     check_model_folder(args.folder)  # what the folder lacks, before any request
     try:
-        uploaded = push_model_folder(args.folder, args.repo_id, private=args.private,
+        uploaded = push_model_folder(args.folder, args.repo_id, private=args.private, own_weights=args.own_weights,
                                      commit_message=args.commit_message)
     except Exception as error:
         raise CommandError(f"could not push {args.folder} to {args.repo_id}: {_one_line(error)}") from error
@@ -758,6 +799,10 @@ def build_parser() -> argparse.ArgumentParser:
     push_parser.add_argument("repo_id", help="Hub repository, e.g. your-name/beats-audioset (created if needed)")
     push_parser.add_argument("--private", action="store_true", help="create the repository as private")
     push_parser.add_argument("--commit_message", default=None, help="default: the hub module's message")
+    push_parser.add_argument("--own_weights", action="store_true",
+                             help="the weights are yours to share (trained from scratch, or with the rights holder's "
+                             "permission): needed for BYOL-A, M2D and ASiT models, whose released weights may not be "
+                             "redistributed")
 
     for sub in _leaf_parsers(parser):
         _add_global_flags(sub)

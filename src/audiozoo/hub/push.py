@@ -18,7 +18,13 @@ import logging
 from pathlib import Path
 
 from ..families import ModelFamily, family_of
-from .model_cards import is_finetune_results, render_finetuned_card, render_model_card
+from .model_cards import (
+    is_finetune_results,
+    license_of,
+    redistribution_allowed,
+    render_finetuned_card,
+    render_model_card,
+)
 from .remote_code import has_remote_code, remote_code_file_names, write_remote_code
 
 logger = logging.getLogger(__name__)
@@ -108,14 +114,34 @@ def files_to_upload(folder: str | Path, allow_patterns: list[str]) -> list[str]:
     return list(filter_repo_objects(paths, allow_patterns=allow_patterns))
 
 
+def check_redistribution(folder: Path, family: ModelFamily, own_weights: bool) -> None:
+    """Refuse to upload a model of a family whose released weights may not be redistributed (BYOL-A and the M2D
+    students: NTT's evaluation license; the ASiT students: no license) unless the caller says the weights are theirs
+    to share (trained from scratch, or shared with the rights holder's permission)."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    card_family = "beats_sed" if family.model_type == "audiozoo-beats" and config.get("sed_head") else family.package
+    if own_weights or redistribution_allowed(card_family):
+        return
+    primary, _ = license_of(card_family)
+    raise PermissionError(
+        f"{folder} holds a {family.prefix} model: the released {family.prefix} weights are under {primary.title}, "
+        f"which does not allow redistribution ({primary.restriction}). Weights converted or fine-tuned from them may "
+        "not be uploaded; if these weights are yours to share (trained from scratch, or with the rights holder's "
+        "permission), pass own_weights=True (`audiozoo push ... --own_weights`)")
+
+
 def push_model_folder(folder: str | Path, repo_id: str, *, private: bool = False,
-                      commit_message: str | None = None) -> list[str]:
+                      commit_message: str | None = None, own_weights: bool = False) -> list[str]:
     """Upload the model files of `folder` to the Hub repo `repo_id` (created if needed). Writes the remote code
-    when the folder lacks it and README.md when it has none. Returns the files uploaded."""
+    when the folder lacks it and README.md when it has none. Returns the files uploaded.
+
+    own_weights: the weights are the caller's to share; needed for the families whose released weights may not be
+    redistributed (`check_redistribution`)."""
     from huggingface_hub import HfApi
 
     folder = Path(folder)
     family = check_model_folder(folder)
+    check_redistribution(folder, family, own_weights)
     if not has_remote_code(folder):
         write_remote_code(folder)
     api = HfApi()
@@ -130,5 +156,5 @@ def push_model_folder(folder: str | Path, repo_id: str, *, private: bool = False
     return names
 
 
-__all__ = ["MODEL_FILES", "check_model_folder", "files_to_upload", "push_model_folder", "upload_allow_list",
+__all__ = ["MODEL_FILES", "check_model_folder", "check_redistribution", "files_to_upload", "push_model_folder", "upload_allow_list",
            "write_model_card"]
