@@ -81,12 +81,12 @@ FAMILIES: tuple[ModelFamily, ...] = (
     ModelFamily("audiozoo-eat", "eat", "Eat", True, True, "EatFeatureExtractor", "eat"),
     ModelFamily("audiozoo-byol-a", "byol_a", "ByolA", True, True, "ByolAFeatureExtractor", "byol_a"),
     # the PretrainedSED frame models
-    ModelFamily("audiozoo-atst-frame", "atst_frame", "AtstFrame", False, True, "AtstFrameFeatureExtractor",
+    ModelFamily("audiozoo-atst-frame", "atst_frame", "AtstFrame", True, True, "AtstFrameFeatureExtractor",
                 "pretrained_sed"),
-    ModelFamily("audiozoo-fpasst", "fpasst", "Fpasst", False, True, "PasstMelFeatureExtractor", "pretrained_sed"),
-    ModelFamily("audiozoo-asit", "asit", "Asit", False, True, "AsitFeatureExtractor", "pretrained_sed"),
-    ModelFamily("audiozoo-m2d", "m2d", "M2d", False, True, "M2dFeatureExtractor", "pretrained_sed"),
-    ModelFamily("audiozoo-frame-mn", "frame_mn", "FrameMn", False, True, "PasstMelFeatureExtractor", "pretrained_sed",
+    ModelFamily("audiozoo-fpasst", "fpasst", "Fpasst", True, True, "PasstMelFeatureExtractor", "pretrained_sed"),
+    ModelFamily("audiozoo-asit", "asit", "Asit", True, True, "AsitFeatureExtractor", "pretrained_sed"),
+    ModelFamily("audiozoo-m2d", "m2d", "M2d", True, True, "M2dFeatureExtractor", "pretrained_sed"),
+    ModelFamily("audiozoo-frame-mn", "frame_mn", "FrameMn", True, True, "PasstMelFeatureExtractor", "pretrained_sed",
                 feature_extractor_package="fpasst"),
 )
 

@@ -4,7 +4,9 @@ A classifier holds the family's encoder (`encoder_class`, stored under the model
 family's head, which `_init_classifier` builds. By default the head classifies the encoder's `pooler_output` (the
 clip) and, per time step, the features of the encoder's `frame_features(encoded)`; a family with another head
 (BEATs' per-patch classifier) overrides `_clip_logits` / `_frame_logits`. Frame classifiers use the PretrainedSED
-prediction head instead when `config.sed_head` is set.
+prediction head instead when `config.sed_head` is set; so do the clip classifiers built on `SedHeadClipClassifierMixin`
+(their logits are then that head's clip logits, so that a converted frame checkpoint classifies clips with its own
+weights).
 
 `forward` takes the arguments of encoders without a frame mask (AST, EAT, the PretrainedSED encoders); families
 whose encoders take an `attention_mask` (BEATs, BYOL-A) keep their own `forward`, which passes it on to
@@ -21,12 +23,14 @@ from .sed_head import SedHeadMixin
 
 
 class NormLinearHead(nn.Module):
-    """LayerNorm (eps `config.classifier_layer_norm_eps`) + Linear, on pooled or per-frame features."""
+    """LayerNorm + Linear, on pooled or per-frame features of width `input_size` (default `config.hidden_size`);
+    eps `config.classifier_layer_norm_eps` unless given."""
 
-    def __init__(self, config):
+    def __init__(self, config, input_size: int | None = None, eps: float | None = None):
         super().__init__()
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.classifier_layer_norm_eps)
-        self.dense = nn.Linear(config.hidden_size, config.num_labels)
+        input_size = input_size or config.hidden_size
+        self.layer_norm = nn.LayerNorm(input_size, eps=config.classifier_layer_norm_eps if eps is None else eps)
+        self.dense = nn.Linear(input_size, config.num_labels)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.dense(self.layer_norm(features))
@@ -91,9 +95,8 @@ class ClipClassifierMixin(_EncoderClassifier):
         return output if return_dict else output.to_tuple()
 
 
-class FrameClassifierMixin(SedHeadMixin, _EncoderClassifier):
-    """Per-time-step logits from the family's head (`clip_logits` from the same head, so a fine-tuned checkpoint
-    gives both from one pass), or from the PretrainedSED head when `config.sed_head` is set."""
+class _OptionalSedHead(SedHeadMixin):
+    """The PretrainedSED prediction head when `config.sed_head` is set, else the family's own head."""
 
     @property
     def uses_sed_head(self) -> bool:
@@ -109,6 +112,25 @@ class FrameClassifierMixin(SedHeadMixin, _EncoderClassifier):
             self._init_sed_head(self.sed_input_size)
         else:
             self._init_classifier(config)
+
+
+class SedHeadClipClassifierMixin(_OptionalSedHead, ClipClassifierMixin):
+    """A clip classifier that, with `config.sed_head` set, holds the frame classifier's PretrainedSED head (same
+    module names, so a frame checkpoint loads into it without missing or unexpected weights) and returns its clip
+    (weak) logits: exactly the frame classifier's `clip_logits`. Without it, the family's own clip head."""
+
+    def _clip_logits(self, encoded) -> dict:
+        if self.uses_sed_head:
+            return {"logits": self.sed_head(self._sed_sequence(self.base_model, encoded)).clip_logits}
+        return self._own_clip_logits(encoded)
+
+    def _own_clip_logits(self, encoded) -> dict:
+        return super()._clip_logits(encoded)
+
+
+class FrameClassifierMixin(_OptionalSedHead, _EncoderClassifier):
+    """Per-time-step logits from the family's head (`clip_logits` from the same head, so a fine-tuned checkpoint
+    gives both from one pass), or from the PretrainedSED head when `config.sed_head` is set."""
 
     def _frame_logits(self, encoded) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(frame logits [B, T', C], clip logits [B, C], frame mask [B, T'] or None) from the family's head."""
@@ -170,5 +192,6 @@ __all__ = [
     "FrameClassifierMixin",
     "NormLinearHead",
     "PooledTokenClassifierMixin",
+    "SedHeadClipClassifierMixin",
     "TokenFrameClassifierMixin",
 ]

@@ -76,6 +76,9 @@ def _build_model(args: FinetuneArgs, labels: list[str], task: str):
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: index for index, label in enumerate(labels)}
     config.problem_type = "single_label_classification" if task == "single" else "multi_label_classification"
+    if task != "frame" and getattr(config, "sed_head", None) is not None:
+        # a clip task trains the family's pooled clip head, not a PretrainedSED frame head's clip output
+        config.sed_head = None
     auto = AutoModelForAudioFrameClassification if task == "frame" else AutoModelForAudioClassification
     if args.model:
         model = auto.from_pretrained(args.model, config=config, ignore_mismatched_sizes=True, dtype=torch.float32)

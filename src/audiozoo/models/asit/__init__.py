@@ -2,6 +2,18 @@
 
 from .feature_extraction_asit import AsitFeatureExtractor
 from .configuration_asit import AsitConfig
-from .modeling_asit import AsitForAudioFrameClassification, AsitModel, AsitPreTrainedModel
+from .modeling_asit import (
+    AsitForAudioClassification,
+    AsitForAudioFrameClassification,
+    AsitModel,
+    AsitPreTrainedModel,
+)
 
-__all__ = ["AsitConfig", "AsitFeatureExtractor", "AsitForAudioFrameClassification", "AsitModel", "AsitPreTrainedModel"]
+__all__ = [
+    "AsitConfig",
+    "AsitFeatureExtractor",
+    "AsitForAudioClassification",
+    "AsitForAudioFrameClassification",
+    "AsitModel",
+    "AsitPreTrainedModel",
+]

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ...layers.sed_model import (
+    SedForAudioClassificationBase,
     SedForAudioFrameClassificationBase,
     SedPreTrainedModel,
     SedViTEncoder,
@@ -70,4 +71,14 @@ class AsitForAudioFrameClassification(SedForAudioFrameClassificationBase, AsitPr
     encoder_class = AsitModel
 
 
-__all__ = ["AsitForAudioFrameClassification", "AsitModel", "AsitPreTrainedModel"]
+class AsitForAudioClassification(SedForAudioClassificationBase, AsitPreTrainedModel):
+    """ASiT + a clip head: the PretrainedSED head's clip logits when `config.sed_head` is set, else LayerNorm + Linear
+    on the CLS token (first in the encoder's output: ASiT is a ViT with a CLS token, the clip-level token a ViT
+    classifier reads). Takes any length, but was trained on 10 s: the audio-classification pipeline classifies
+    longer clips window by window."""
+
+    encoder_class = AsitModel
+    clip_pooling = "cls"
+
+
+__all__ = ["AsitForAudioClassification", "AsitForAudioFrameClassification", "AsitModel", "AsitPreTrainedModel"]

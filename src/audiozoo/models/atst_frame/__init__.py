@@ -2,11 +2,17 @@
 
 from .feature_extraction_atst_frame import AtstFrameFeatureExtractor
 from .configuration_atst_frame import AtstFrameConfig
-from .modeling_atst_frame import AtstFrameForAudioFrameClassification, AtstFrameModel, AtstFramePreTrainedModel
+from .modeling_atst_frame import (
+    AtstFrameForAudioClassification,
+    AtstFrameForAudioFrameClassification,
+    AtstFrameModel,
+    AtstFramePreTrainedModel,
+)
 
 __all__ = [
     "AtstFrameConfig",
     "AtstFrameFeatureExtractor",
+    "AtstFrameForAudioClassification",
     "AtstFrameForAudioFrameClassification",
     "AtstFrameModel",
     "AtstFramePreTrainedModel",

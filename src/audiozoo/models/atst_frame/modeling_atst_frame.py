@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ...layers.sed_model import (
+    SedForAudioClassificationBase,
     SedForAudioFrameClassificationBase,
     SedPreTrainedModel,
     SedViTEncoder,
@@ -65,4 +66,18 @@ class AtstFrameForAudioFrameClassification(SedForAudioFrameClassificationBase, A
     encoder_class = AtstFrameModel
 
 
-__all__ = ["AtstFrameForAudioFrameClassification", "AtstFrameModel", "AtstFramePreTrainedModel"]
+class AtstFrameForAudioClassification(SedForAudioClassificationBase, AtstFramePreTrainedModel):
+    """ATST-Frame + a clip head: the PretrainedSED head's clip logits when `config.sed_head` is set, else LayerNorm +
+    Linear on the mean over time of the 40 ms tokens (ATST-Frame has no CLS token; PretrainedSED's clip head also
+    reads the mean of its tokens). Takes at most 10 s: the audio-classification pipeline classifies longer clips
+    window by window."""
+
+    encoder_class = AtstFrameModel
+
+
+__all__ = [
+    "AtstFrameForAudioClassification",
+    "AtstFrameForAudioFrameClassification",
+    "AtstFrameModel",
+    "AtstFramePreTrainedModel",
+]

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ...layers.sed_model import (
+    SedForAudioClassificationBase,
     SedForAudioFrameClassificationBase,
     SedPreTrainedModel,
     SedViTEncoder,
@@ -84,4 +85,14 @@ class FpasstForAudioFrameClassification(SedForAudioFrameClassificationBase, Fpas
     encoder_class = FpasstModel
 
 
-__all__ = ["FpasstForAudioFrameClassification", "FpasstModel", "FpasstPreTrainedModel"]
+class FpasstForAudioClassification(SedForAudioClassificationBase, FpasstPreTrainedModel):
+    """fPaSST + a clip head: the PretrainedSED head's clip logits when `config.sed_head` is set, else LayerNorm + Linear
+    on the mean over time of the 40 ms patch tokens. Not PaSST's (cls + dist) / 2: the frame model drops those two
+    tokens from its output as the original wrapper does, and PretrainedSED's heads only ever read the frame tokens
+    (its clip head, their mean). Takes at most 10 s: the audio-classification pipeline classifies longer clips
+    window by window."""
+
+    encoder_class = FpasstModel
+
+
+__all__ = ["FpasstForAudioClassification", "FpasstForAudioFrameClassification", "FpasstModel", "FpasstPreTrainedModel"]

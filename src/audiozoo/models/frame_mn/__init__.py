@@ -11,13 +11,19 @@ from .mobilenet import (
     make_divisible,
     width_from_state_dict,
 )
-from .modeling_frame_mn import FrameMnForAudioFrameClassification, FrameMnModel, FrameMnPreTrainedModel
+from .modeling_frame_mn import (
+    FrameMnForAudioClassification,
+    FrameMnForAudioFrameClassification,
+    FrameMnModel,
+    FrameMnPreTrainedModel,
+)
 
 __all__ = [
     "FRAME_MN_BLOCKS",
     "FRAME_MN_PREFIX",
     "BlockConfig",
     "FrameMnConfig",
+    "FrameMnForAudioClassification",
     "FrameMnForAudioFrameClassification",
     "FrameMnModel",
     "FrameMnPreTrainedModel",

@@ -9,7 +9,12 @@ from __future__ import annotations
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from ...layers.sed_model import SedForAudioFrameClassificationBase, SedPreTrainedModel, check_spectrogram_input
+from ...layers.sed_model import (
+    SedForAudioClassificationBase,
+    SedForAudioFrameClassificationBase,
+    SedPreTrainedModel,
+    check_spectrogram_input,
+)
 from .configuration_frame_mn import FrameMnConfig
 from .mobilenet import FrameMobileNetEncoder
 
@@ -57,4 +62,18 @@ class FrameMnForAudioFrameClassification(SedForAudioFrameClassificationBase, Fra
     encoder_class = FrameMnModel
 
 
-__all__ = ["FrameMnForAudioFrameClassification", "FrameMnModel", "FrameMnPreTrainedModel"]
+class FrameMnForAudioClassification(SedForAudioClassificationBase, FrameMnPreTrainedModel):
+    """frame-MobileNet + a clip head: the PretrainedSED head's clip logits when `config.sed_head` is set, else
+    LayerNorm + Linear on the mean over time of the 40 ms frame features (EfficientAT's MobileNet classifier pools
+    its feature map by averaging too). Takes any length, but was trained on 10 s: the audio-classification pipeline
+    classifies longer clips window by window."""
+
+    encoder_class = FrameMnModel
+
+
+__all__ = [
+    "FrameMnForAudioClassification",
+    "FrameMnForAudioFrameClassification",
+    "FrameMnModel",
+    "FrameMnPreTrainedModel",
+]

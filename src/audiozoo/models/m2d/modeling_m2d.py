@@ -14,6 +14,7 @@ from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
 from ...layers.sed_model import (
+    SedForAudioClassificationBase,
     SedForAudioFrameClassificationBase,
     SedPreTrainedModel,
     SedViTEncoder,
@@ -83,4 +84,13 @@ class M2dForAudioFrameClassification(SedForAudioFrameClassificationBase, M2dPreT
     encoder_class = M2dModel
 
 
-__all__ = ["M2dForAudioFrameClassification", "M2dModel", "M2dPreTrainedModel"]
+class M2dForAudioClassification(SedForAudioClassificationBase, M2dPreTrainedModel):
+    """M2D + a clip head: the PretrainedSED head's clip logits when `config.sed_head` is set, else LayerNorm + Linear
+    on the mean over time of the stacked [t, 5 * D] frame features (as M2D's own classifier, which averages its
+    frame features over time; M2D's CLS token is dropped from the output, as in the original). Takes any length, but
+    was trained on 10 s: the audio-classification pipeline classifies longer clips window by window."""
+
+    encoder_class = M2dModel
+
+
+__all__ = ["M2dForAudioClassification", "M2dForAudioFrameClassification", "M2dModel", "M2dPreTrainedModel"]
