@@ -28,6 +28,7 @@ setup(
         "scipy",
         "tqdm",  # progress bars of the training loops
         "h5py>=3",  # teacher pseudo-labels for `audiozoo distill --pseudo_labels` (HDF5)
+        "pyyaml>=6",  # model-card metadata
     ],
     extras_require={
         # SED metrics (PSDS1, collar/segment F1: audiozoo.sed.evaluation, validation of `audiozoo distill`);
