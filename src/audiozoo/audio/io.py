@@ -152,12 +152,24 @@ def check_finite(samples: np.ndarray, sampling_rate: int, source: str) -> None:
     with np.errstate(invalid="ignore"):  # inf + -inf
         if np.isfinite(np.sum(samples, dtype=np.float64)):  # one NaN/Inf makes the sum NaN/Inf; no temporary array
             return
+    bad = nonfinite_frames(samples)
+    raise ValueError(nonfinite_message(source, bad.size, bad[:4].tolist(), len(samples), sampling_rate))
+
+
+def nonfinite_frames(samples: np.ndarray) -> np.ndarray:
+    """Indices of the frames of [samples] or [samples, channels] that hold a NaN or Inf."""
     finite = np.isfinite(samples)
-    bad = np.flatnonzero(~finite.all(axis=1) if finite.ndim == 2 else ~finite)
-    where = ", ".join(f"{index / sampling_rate:.4f} s" for index in bad[:3]) + (", ..." if bad.size > 3 else "")
-    raise ValueError(
-        f"{source} has {bad.size} NaN/Inf sample{'s' if bad.size != 1 else ''} (at {where}; first at sample "
-        f"{int(bad[0])} of {len(samples)} at {sampling_rate} Hz); expected finite values in [-1, 1]"
+    return np.flatnonzero(~finite.all(axis=1) if finite.ndim == 2 else ~finite)
+
+
+def nonfinite_message(source: str, count: int, first: list[int], frames: int, sampling_rate: int) -> str:
+    """The message of `check_finite`: `count` bad frames, the first of them (up to 4 given, 3 shown) at this rate.
+
+    Shared with the streaming reader (audio/stream.py), which counts block by block."""
+    where = ", ".join(f"{index / sampling_rate:.4f} s" for index in first[:3]) + (", ..." if count > 3 else "")
+    return (
+        f"{source} has {count} NaN/Inf sample{'s' if count != 1 else ''} (at {where}; first at sample "
+        f"{int(first[0])} of {frames} at {sampling_rate} Hz); expected finite values in [-1, 1]"
     )
 
 
@@ -167,11 +179,16 @@ def check_float_range(samples: np.ndarray, source: str) -> None:
         return
     peak = max(float(np.max(samples)), -float(np.min(samples)))
     if peak > MAX_FLOAT_PEAK:
-        raise ValueError(
-            f"{source} has float samples up to {peak:g}; audio is expected in [-1, 1] (peaks up to "
-            f"{MAX_FLOAT_PEAK:g} are accepted as overs): integer PCM stored as float? divide by 32768 (int16) "
-            "or pass the integer array"
-        )
+        raise ValueError(float_range_message(source, peak))
+
+
+def float_range_message(source: str, peak: float) -> str:
+    """The message of `check_float_range` (shared with the streaming reader, which finds the peak block by block)."""
+    return (
+        f"{source} has float samples up to {peak:g}; audio is expected in [-1, 1] (peaks up to "
+        f"{MAX_FLOAT_PEAK:g} are accepted as overs): integer PCM stored as float? divide by 32768 (int16) "
+        "or pass the integer array"
+    )
 
 
 def _decode_error(name: str, error: Exception) -> AudioDecodeError:

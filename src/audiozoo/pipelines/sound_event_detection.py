@@ -6,25 +6,55 @@ probabilities of consecutive windows are concatenated; a median filter (9 frames
 given) smooths them; frames above a threshold form events, whose offsets are clipped to the audio's length.
 Unlike the original, which runs one window at a time, the windows of a file go through the model in batches
 of `chunk_batch_size`.
+
+Long audio streams: a file (path or bytes) is decoded and resampled block by block (`audio.stream.AudioStream`),
+each batch of windows goes through the model as soon as its samples are there, the median filter and the event
+extraction run on the frames as they come (`sed.postprocessing.MedianFilterStream`, `EventStream`), and only what
+they still need is kept; events are final, and passed to `on_event`, as soon as no later frame can change them.
+Memory does not grow with the length of the audio beyond the output (the events, and the frame probabilities when
+`return_frame_probabilities=True`). The results are those of decoding everything first and post-processing all
+frames at once (`stream=False`, the previous implementation, kept for comparison): the same samples (soxr's
+streaming resampler gives the one-shot result bit for bit), the same batches, the same medians.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from ..sed.postprocessing import median_filter_probabilities, probabilities_to_events
+from ..audio.stream import AudioStream
+from ..sed.postprocessing import (
+    EventStream,
+    MedianFilterStream,
+    median_filter_probabilities,
+    probabilities_to_events,
+)
 from ..layers.sed_head import SedHeadSettings
-from .audio_input import decode_audio_input, minimum_samples, name_list_items, unwrap
+from .audio_input import decode_audio_input, is_url, minimum_samples, name_list_items, unwrap
 
 
 def _window_seconds(config) -> float:
     return SedHeadSettings.from_dict(getattr(config, "sed_head", None)).window_seconds
+
+
+class _Streamed:
+    """The result of a streamed input, opaque to Pipeline.forward (which would copy every event dict of a dict)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: dict):
+        self.value = value
+
+
+def _frames_of(duration: float, frame_duration: float) -> int:
+    """Frames that start before the end of `duration` seconds (later ones hold only padding)."""
+    return max(1, math.ceil(duration / frame_duration - 1e-9))
 
 
 class SoundEventDetectionPipeline(Pipeline):
@@ -35,10 +65,17 @@ class SoundEventDetectionPipeline(Pipeline):
         thresholds: several global thresholds at once; the result then maps each threshold to its events.
         median_window: frames of the median filter (default 9 = 360 ms at 40 ms frames); one per class allowed;
             1 disables it.
-        return_frame_probabilities: also return the filtered frame probabilities [T, C] and their frame rate.
+        return_frame_probabilities: also return the filtered frame probabilities [T, C] and their frame rate
+            (they grow with the length of the audio; without them memory does not).
         sampling_rate: rate of array input (files carry their own).
         allow_truncated: use what is there of a file shorter than its header declares (else an error).
         chunk_batch_size: windows per forward pass (default 8).
+        on_event: called with each event as soon as it is final, in the order of the result (with `thresholds`:
+            `on_event(event, threshold)`); for printing or writing events of a long recording while it runs.
+        on_audio: called with each block of the decoded audio (mono float32 at the model's rate), in order
+            (e.g. to draw its spectrogram in the same pass).
+        stream: False decodes the whole input first and post-processes all frames at once (the previous
+            implementation: same results, memory growing with the length); default True.
     Returns, per input, a list of `{"label", "onset", "offset", "score"}` (seconds; score = max probability),
     or a dict with "events" (or "events_by_threshold"), "frame_probabilities", "frame_rate", "labels",
     "duration" when frame probabilities are requested.
@@ -58,11 +95,16 @@ class SoundEventDetectionPipeline(Pipeline):
             )
 
     def _sanitize_parameters(self, threshold=None, thresholds=None, median_window=None, return_frame_probabilities=None,
-                             sampling_rate=None, chunk_batch_size=None, allow_truncated=None, **kwargs):
+                             sampling_rate=None, chunk_batch_size=None, allow_truncated=None, on_event=None,
+                             on_audio=None, stream=None, **kwargs):
         preprocess_params = {} if sampling_rate is None else {"sampling_rate": sampling_rate}
         if allow_truncated is not None:
             preprocess_params["allow_truncated"] = bool(allow_truncated)
+        if stream is not None:
+            preprocess_params["stream"] = bool(stream)
         forward_params = {} if chunk_batch_size is None else {"chunk_batch_size": int(chunk_batch_size)}
+        if on_audio is not None:
+            forward_params["on_audio"] = on_audio
         postprocess_params = {}
         if threshold is not None and thresholds is not None:
             raise ValueError("pass either threshold (one, or one per class) or thresholds (several), not both")
@@ -76,6 +118,10 @@ class SoundEventDetectionPipeline(Pipeline):
             postprocess_params["median_window"] = median_window
         if return_frame_probabilities is not None:
             postprocess_params["return_frame_probabilities"] = bool(return_frame_probabilities)
+        if on_event is not None:
+            postprocess_params["on_event"] = on_event
+        # streaming post-processes while the model runs: the forward pass takes the post-processing settings too
+        forward_params["post"] = dict(postprocess_params)
         return preprocess_params, forward_params, postprocess_params
 
     def __call__(self, inputs, **kwargs):
@@ -85,56 +131,167 @@ class SoundEventDetectionPipeline(Pipeline):
         kwargs["batch_size"] = 1
         return super().__call__(name_list_items(inputs), **kwargs)
 
-    def preprocess(self, inputs, sampling_rate: int | None = None, allow_truncated: bool = False) -> dict:
+    def preprocess(self, inputs, sampling_rate: int | None = None, allow_truncated: bool = False,
+                   stream: bool = True) -> dict:
         rate = self.feature_extractor.sampling_rate
         audio, name = unwrap(inputs)
         # the windows are zero-padded to the model's length, but a clip shorter than the model's minimum input
         # is refused as the classification pipeline refuses it (it would give events of ~0 s)
+        minimum = minimum_samples(self.feature_extractor) or 1
+        if stream and isinstance(audio, (str, Path, bytes, bytearray)) and not is_url(audio):
+            # checked now (missing, undecodable, truncated); decoded block by block in _forward
+            return {"stream": AudioStream(audio, rate, allow_truncated=allow_truncated, name=name,
+                                          minimum_samples=minimum)}
         waveform = decode_audio_input(audio, rate, sampling_rate, allow_truncated=allow_truncated, name=name,
-                                      minimum_samples=minimum_samples(self.feature_extractor) or 1)
+                                      minimum_samples=minimum)
+        if stream:  # arrays are in memory already: only the windows and the post-processing stream
+            return {"waveform": waveform}
         window = int(round(_window_seconds(self.model.config) * rate))
         count = max(1, math.ceil(waveform.size / window))
         padded = np.zeros(count * window, dtype=np.float32)
         padded[: waveform.size] = waveform
         return {"windows": torch.from_numpy(padded.reshape(count, window)), "duration": waveform.size / rate}
 
-    def _forward(self, model_inputs: dict, chunk_batch_size: int = 8) -> dict:
+    def _probabilities(self, windows: torch.Tensor) -> torch.Tensor:
+        """[k, window samples] -> [k, frames, classes] float32 on the CPU: one forward pass (the front end runs on
+        the model's device, as it did when the whole input was moved there)."""
+        features = self.feature_extractor(list(windows.to(self.device)),
+                                          sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt")
+        features = {key: value.to(self.device, dtype=self.dtype or value.dtype) for key, value in features.items()}
+        return self.model(**features).probabilities.float().cpu()
+
+    def _forward(self, model_inputs: dict, chunk_batch_size: int = 8, post: dict | None = None,
+                 on_audio: Callable[[np.ndarray], object] | None = None) -> dict:
+        if "windows" not in model_inputs:
+            if "stream" in model_inputs:
+                blocks = model_inputs["stream"]
+            else:
+                waveform = model_inputs["waveform"]
+                step = 1 << 20
+                blocks = (waveform[start : start + step] for start in range(0, waveform.size, step))
+            return {"result": _Streamed(self._stream(blocks, chunk_batch_size, post or {}, on_audio))}
         windows = model_inputs["windows"]
-        probabilities = []
-        for start in range(0, windows.shape[0], chunk_batch_size):
-            batch = list(windows[start : start + chunk_batch_size])
-            features = self.feature_extractor(batch, sampling_rate=self.feature_extractor.sampling_rate,
-                                              return_tensors="pt")
-            features = {key: value.to(self.device, dtype=self.dtype or value.dtype) for key, value in features.items()}
-            output = self.model(**features)
-            probabilities.append(output.probabilities.float().cpu())
+        if on_audio is not None:
+            on_audio(windows.reshape(-1)[: round(model_inputs["duration"] * self.feature_extractor.sampling_rate)]
+                     .cpu().numpy())
+        probabilities = [self._probabilities(windows[start : start + chunk_batch_size])
+                         for start in range(0, windows.shape[0], chunk_batch_size)]
         # [windows, frames, classes] -> one time axis
         frames = torch.cat(probabilities, dim=0)
         return {"probabilities": frames.reshape(-1, frames.shape[-1]), "duration": model_inputs["duration"]}
 
-    def postprocess(self, model_outputs: dict, threshold: float | Sequence[float] = 0.5,
-                    thresholds: Sequence[float] | None = None, median_window: int | Sequence[int] = 9,
-                    return_frame_probabilities: bool = False):
+    def _stream(self, blocks: Iterable[np.ndarray], chunk_batch_size: int, post: dict,
+                on_audio: Callable[[np.ndarray], object] | None) -> dict:
+        """Windows -> model -> median filter -> events while the audio is read; keeps what post-processing needs."""
+        rate = self.feature_extractor.sampling_rate
         settings = SedHeadSettings.from_dict(getattr(self.model.config, "sed_head", None))
         frame_duration = 1.0 / settings.frame_rate
-        duration = float(model_outputs["duration"])
-        probabilities = model_outputs["probabilities"].numpy()
-        # frames that start after the audio hold only padding
-        probabilities = probabilities[: max(1, math.ceil(duration / frame_duration - 1e-9))]
-        smoothed = median_filter_probabilities(probabilities, median_window)
-        labels = [self.model.config.id2label[index] for index in range(smoothed.shape[1])]
-        several = thresholds is not None
-        if several:
-            events = {value: probabilities_to_events(smoothed, labels, frame_duration, value, duration)
-                      for value in thresholds}
+        window = int(round(settings.window_seconds * rate))
+        labels = [self.model.config.id2label[index] for index in range(len(self.model.config.id2label))]
+        thresholds = post.get("thresholds")
+        on_event = post.get("on_event")
+        if thresholds is None:
+            events = {None: EventStream(labels, frame_duration, post.get("threshold", 0.5), on_event=on_event)}
         else:
-            events = probabilities_to_events(smoothed, labels, frame_duration, threshold, duration)
+            events = {value: EventStream(labels, frame_duration, value, on_event=None if on_event is None else
+                                         (lambda event, value=value: on_event(event, value)))
+                      for value in thresholds}
+        median = MedianFilterStream(len(labels), post.get("median_window", 9))
+        kept = [] if post.get("return_frame_probabilities") else None
+        found: dict = {key: [] for key in events}
+
+        def smoothed(frames: np.ndarray) -> None:
+            if frames.shape[0]:
+                if kept is not None:
+                    kept.append(frames)
+                for key, stream in events.items():
+                    found[key].extend(stream.push(frames))
+
+        batch_samples = window * chunk_batch_size
+        pending: list[np.ndarray] = []
+        pending_size = consumed = pushed = 0
+        held = np.zeros((0, len(labels)), dtype=np.float32)  # frames not yet known to lie before the end
+
+        def take(size: int) -> np.ndarray:
+            nonlocal pending, pending_size
+            joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            pending = [joined[size:]] if joined.size > size else []
+            pending_size -= min(size, joined.size)
+            return joined[:size]
+
+        def run(samples: np.ndarray) -> np.ndarray:
+            count = max(1, math.ceil(samples.size / window))
+            padded = np.zeros(count * window, dtype=np.float32)
+            padded[: samples.size] = samples
+            probabilities = torch.cat([self._probabilities(part) for part in
+                                       torch.from_numpy(padded.reshape(count, window)).split(chunk_batch_size)])
+            return probabilities.reshape(-1, probabilities.shape[-1]).numpy()
+
+        for block in blocks:
+            if on_audio is not None:
+                on_audio(block)
+            pending.append(block)
+            pending_size += block.size
+            while pending_size > batch_samples:  # more audio follows: these windows are full and not the last
+                frames = np.concatenate([held, run(take(batch_samples))])
+                consumed += batch_samples
+                # the audio has at least consumed + 1 samples, hence at least this many frames
+                real = min(_frames_of((consumed + 1) / rate, frame_duration) - pushed, frames.shape[0])
+                smoothed(median.push(frames[:real]))
+                pushed, held = pushed + real, frames[real:]
+        total = consumed + pending_size
+        if total == 0:
+            raise ValueError("the audio is empty (no samples)")
+        duration = total / rate
+        frames = np.concatenate([held, run(take(pending_size) if pending_size else np.zeros(0, np.float32))])
+        smoothed(median.push(frames[: _frames_of(duration, frame_duration) - pushed]))
+        smoothed(median.finish())
+        for key, stream in events.items():
+            found[key].extend(stream.finish(duration))
+        return {
+            "events": found[None] if thresholds is None else found,
+            "frame_probabilities": None if kept is None else (np.concatenate(kept) if kept else
+                                                              np.zeros((0, len(labels)), np.float32)),
+            "duration": duration,
+            "labels": labels,
+            "frame_rate": settings.frame_rate,
+        }
+
+    def postprocess(self, model_outputs: dict, threshold: float | Sequence[float] = 0.5,
+                    thresholds: Sequence[float] | None = None, median_window: int | Sequence[int] = 9,
+                    return_frame_probabilities: bool = False, on_event: Callable | None = None):
+        several = thresholds is not None
+        if "result" in model_outputs:  # streamed: post-processed already
+            result = model_outputs["result"].value
+            events, smoothed, duration = result["events"], result["frame_probabilities"], result["duration"]
+            labels, frame_rate = result["labels"], result["frame_rate"]
+        else:
+            settings = SedHeadSettings.from_dict(getattr(self.model.config, "sed_head", None))
+            frame_duration, frame_rate = 1.0 / settings.frame_rate, settings.frame_rate
+            duration = float(model_outputs["duration"])
+            probabilities = model_outputs["probabilities"].numpy()
+            # frames that start after the audio hold only padding
+            probabilities = probabilities[: _frames_of(duration, frame_duration)]
+            smoothed = median_filter_probabilities(probabilities, median_window)
+            labels = [self.model.config.id2label[index] for index in range(smoothed.shape[1])]
+            if several:
+                events = {value: probabilities_to_events(smoothed, labels, frame_duration, value, duration)
+                          for value in thresholds}
+            else:
+                events = probabilities_to_events(smoothed, labels, frame_duration, threshold, duration)
+            if on_event is not None:
+                for value, group in (events.items() if several else [(None, events)]):
+                    for event in group:
+                        if value is None:
+                            on_event(event)
+                        else:
+                            on_event(event, value)
         if not return_frame_probabilities:
             return events
         return {
             "events_by_threshold" if several else "events": events,
             "frame_probabilities": smoothed,
-            "frame_rate": settings.frame_rate,
+            "frame_rate": frame_rate,
             "labels": labels,
             "duration": duration,
         }
