@@ -91,3 +91,20 @@ def test_skipped_rows_are_listed_and_exit_1(data, converted_dir, tmp_path, capsy
     assert main(["embed", "--data", str(manifest), "--model", str(converted_dir("byola_v1_d512")),
                  "--output", str(tmp_path / "stop.h5"), "--num_workers", "0"]) == 1
     assert "broken.wav" in capsys.readouterr().err
+
+
+def test_clip_predictions_of_a_windowed_model_on_long_clips_equal_the_pipeline(converted_dir, tmp_path):
+    """ATST-Frame takes at most 10 s: `predict --level clip` classifies a 25 s clip window by window, with the
+    audio-classification pipeline's aggregation (highest window probability per class)."""
+    from transformers import pipeline
+
+    model = str(converted_dir("sed_atstf_tiny"))
+    long_clip = np.concatenate([_tone(440.0, 12.0), _tone(2000.0, 13.0)])
+    soundfile.write(tmp_path / "long.wav", long_clip, 16000)
+    out = run_inference("predict", tmp_path, tmp_path / "p.h5", model=model, num_workers=0, progress=False)
+    with h5py.File(out, "r") as handle:
+        probabilities = handle["probabilities"][0]
+        labels = [name.decode() for name in handle["labels"][:]]
+    scores = pipeline("audio-classification", model=model)(str(tmp_path / "long.wav"), top_k=len(labels))
+    expected = {entry["label"]: entry["score"] for entry in scores}
+    np.testing.assert_allclose(probabilities, [expected[label] for label in labels], atol=1e-6)

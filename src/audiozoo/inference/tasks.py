@@ -28,6 +28,7 @@ from transformers import (
 
 from ..layers.heads import masked_mean
 from ..layers.sed_head import SedHeadSettings
+from ..pipelines.audio_classification import aggregate_windows, split_windows
 
 # what padded frames of a shorter clip hold in a [N, C, T] pseudo-label array: a confident "absent", the value
 # `audiozoo distill`'s reader itself pads with when a clip's logits end before its training window does
@@ -208,6 +209,10 @@ class PredictTask(InferenceTask):
     @torch.no_grad()
     def __call__(self, waveforms):
         if self.level == "clip":
+            window = getattr(self.model, "window_seconds", None)
+            window = int(round(window * self.sampling_rate)) if window else None
+            if window is not None and max(wave.size for wave in waveforms) > window:
+                return [self._clip_in_windows(wave, window) for wave in waveforms]
             logits = self.model(**self._features(self.feature_extractor, waveforms)).logits.float()
             probabilities = logits.softmax(-1) if self.activation == "softmax" else logits.sigmoid()
             return list(probabilities.cpu().numpy())
@@ -220,6 +225,15 @@ class PredictTask(InferenceTask):
             return list(probabilities)
         mask = output.frame_mask.bool().cpu().numpy()
         return [clip[valid] for clip, valid in zip(probabilities, mask, strict=True)]
+
+    def _clip_in_windows(self, wave: np.ndarray, window: int) -> np.ndarray:
+        """A clip longer than a fixed-window clip classifier's window: classified window by window (the last one
+        zero-padded) and aggregated as the audio-classification pipeline does (sigmoid: the highest window
+        probability; softmax: the mean window probability weighted by each window's audio)."""
+        windows, audio = split_windows(wave, window)
+        logits = torch.cat([self.model(**self._features(self.feature_extractor, list(windows[start : start + self.batch_size])))
+                            .logits.float().cpu() for start in range(0, len(windows), self.batch_size)])
+        return aggregate_windows(logits, torch.from_numpy(audio), self.activation).numpy()
 
     def _windowed(self, waveforms):
         window = int(round(self.window_seconds * self.sampling_rate))
