@@ -2,8 +2,9 @@
 
 The numbers of `torchaudio.transforms.MelSpectrogram` (HTK or Slaney mel scale, optional Slaney area norm,
 periodic hann window, centred frames with reflect padding, power spectrum), then `log(x + offset)`.
-Each clip is reflect-padded on its own before one batched STFT, so a padded batch gives every clip exactly
-the frames it gets alone: T_i = 1 + len_i // hop.
+Each clip is reflect-padded on its own (then zero-padded to the batch's length), so a padded batch gives every
+clip exactly the frames it gets alone: T_i = 1 + len_i // hop. On CPU the clips are transformed one at a time
+(faster than one batched STFT), on GPU in one pass.
 """
 
 from __future__ import annotations
@@ -91,12 +92,28 @@ class LogMelSpectrogram(nn.Module):
         return num_samples // self.hop_length + 1
 
     def mel_power(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, N] waveforms (+ valid lengths) -> [B, n_mels, T] mel power, before the log."""
+        """[B, N] waveforms (+ valid lengths) -> [B, n_mels, T] mel power, before the log.
+
+        On CPU one clip at a time: a whole batch's spectra overflow the cache (measured 3-4x slower batched on
+        32-100 x 10 s). Each row is computed exactly as in a batch (its own reflect padding, then the batch's
+        zero padding), so the result is the same.
+        """
+        if waveforms.dim() == 1:
+            waveforms = waveforms.unsqueeze(0)
+        if waveforms.device.type != "cpu" or waveforms.shape[0] == 1:
+            return self._mel_power(waveforms, lengths)
+        output = waveforms.new_empty(waveforms.shape[0], self.n_mels, self.num_frames(waveforms.shape[1]))
+        for index in range(waveforms.shape[0]):
+            row_length = None if lengths is None else lengths[index : index + 1]
+            output[index] = self._mel_power(waveforms[index : index + 1], row_length)[0]
+        return output
+
+    def _mel_power(self, waveforms: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         power = centred_power_spectrogram(waveforms, lengths, self.n_fft, self.hop_length, self.win_length, self.window)
         return torch.matmul(power.transpose(-1, -2), self.filters).transpose(-1, -2)
 
     def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return (self.mel_power(waveforms, lengths) + self.log_offset).log()
+        return self.mel_power(waveforms, lengths).add_(self.log_offset).log_()
 
 
 def centred_power_spectrogram(
@@ -129,17 +146,23 @@ def centred_power_spectrogram(
     return spectrum.real.square() + spectrum.imag.square()
 
 
-def power_to_decibels(power: torch.Tensor, top_db: float | None = 80.0, per_item: bool = True) -> torch.Tensor:
+def power_to_decibels(
+    power: torch.Tensor, top_db: float | None = 80.0, per_item: bool = True, inplace: bool = False
+) -> torch.Tensor:
     """10 log10(max(power, 1e-10)), floored at (max - top_db) as torchaudio's AmplitudeToDB(stype="power").
 
     `per_item=True` takes the max per clip ([B, ...] row); False takes it over the whole tensor, which is what
-    torchaudio does for a [B, n_mels, T] batch (it reads B as channels of one spectrogram).
+    torchaudio does for a [B, n_mels, T] batch (it reads B as channels of one spectrogram). `inplace=True`
+    overwrites `power` (same operations, no copies).
     """
-    decibels = 10.0 * torch.log10(power.clamp(min=1e-10))
+    if inplace:
+        decibels = power.clamp_(min=1e-10).log10_().mul_(10.0)
+    else:
+        decibels = 10.0 * torch.log10(power.clamp(min=1e-10))
     if top_db is None:
         return decibels
     if per_item:
         peak = decibels.reshape(decibels.shape[0], -1).amax(dim=1).reshape((-1,) + (1,) * (decibels.dim() - 1))
     else:
         peak = decibels.amax()
-    return torch.max(decibels, peak - top_db)
+    return decibels.clamp_(min=peak - top_db) if inplace else torch.max(decibels, peak - top_db)

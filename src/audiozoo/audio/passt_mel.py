@@ -47,7 +47,7 @@ class PasstMelSpectrogram(nn.Module):
         emphasised = waveforms[:, 1:] - self.preemphasis * waveforms[:, :-1]
         power = centred_power_spectrogram(emphasised, None, self.n_fft, self.hop_length, self.win_length, self.window)
         mel = torch.matmul(self.filters, power)
-        return (mel.clamp(min=self.log_floor).log() + self.offset) / self.scale
+        return mel.clamp_(min=self.log_floor).log_().add_(self.offset).div_(self.scale)  # in place: a fresh tensor
 
 
 __all__ = ["PasstMelSpectrogram"]

@@ -2,7 +2,8 @@
 
 Waveforms -> optional per-clip mean removal and scaling -> batched Kaldi fbank -> optional pad/cut to a fixed
 number of frames in the log domain -> `(x - mean) / (norm_std_factor * std)` -> `input_values` [B, T, mel],
-plus a frame `attention_mask` for variable-length models.
+plus a frame `attention_mask` for variable-length models. (The normalisation runs inside the filterbank, chunk by
+chunk while each is in cache, and padding frames get the normalised 0.0: the same numbers as in this order.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..audio.fbank import KaldiFbank
-from .features import check_sampling_rate, check_waveforms, pad_waveforms, split_batch
+from .features import check_sampling_rate, prepare_batch
 from ..layers.masking import lengths_to_valid_mask, reduce_valid_mask_by_chunks
 from ..layers.remote_code_saving import RemoteCodeSavingMixin
 
@@ -120,8 +121,11 @@ class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor
             return reduce_valid_mask_by_chunks(lengths_to_valid_mask(lengths, num_samples), num_frames)
         return lengths_to_valid_mask(self.fbank.num_frames(lengths), num_frames)
 
-    def _fixed_length(self, features: torch.Tensor, lengths: torch.Tensor, truncation: bool) -> torch.Tensor:
-        """Each clip's own frames, then 0.0 (log domain) up to `max_length`; the originals pad this way."""
+    def _fixed_length(
+        self, features: torch.Tensor, lengths: torch.Tensor, truncation: bool, fill: float = 0.0
+    ) -> torch.Tensor:
+        """Each clip's own frames, then 0.0 (log domain; `fill` = its normalised value when `features` are
+        normalised already) up to `max_length`; the originals pad this way."""
         own_frames = self.fbank.num_frames(lengths)
         longest = int(own_frames.max())
         if longest > self.max_length and not truncation:
@@ -131,10 +135,12 @@ class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor
                 f"({(self.max_length - 1) * self.frame_shift_ms / 1000 + self.frame_length_ms / 1000:.2f} s). Pass "
                 "truncation=True to keep the first frames as the original does, or cut the audio into windows."
             )
-        features = features * lengths_to_valid_mask(own_frames, features.shape[1]).unsqueeze(-1)
+        valid = lengths_to_valid_mask(own_frames, features.shape[1]).unsqueeze(-1)
+        if not bool(valid.all()):
+            features = features.masked_fill(~valid, fill)
         if features.shape[1] >= self.max_length:
-            return features[:, : self.max_length]
-        return torch.nn.functional.pad(features, (0, 0, 0, self.max_length - features.shape[1]))
+            return features[:, : self.max_length].contiguous()
+        return torch.nn.functional.pad(features, (0, 0, 0, self.max_length - features.shape[1]), value=fill)
 
     def __call__(
         self,
@@ -165,22 +171,22 @@ class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor
                 self.sampling_rate,
             )
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
-        waveforms = split_batch(raw_audio)
-        check_waveforms(waveforms, self.minimum_samples, self.sampling_rate)
-        batch, lengths = pad_waveforms(waveforms, self.padding_value, device)
+        batch, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate, self.padding_value, device)
 
         fbank = self.fbank.to(batch.device)
-        features = fbank(batch, lengths)
+        # normalised chunk by chunk inside the filterbank, while each chunk is in cache
+        divisor = self.norm_std_factor * self.std
+        features = fbank(batch, lengths, normalize=(self.mean, divisor) if do_normalize else None)
         data = {}
         if self.max_length is not None:
-            features = self._fixed_length(features, lengths, truncation)
+            # padding frames are 0.0 in the log domain, i.e. (0.0 - mean) / divisor once normalised
+            fill = float(features.new_zeros(()).sub_(self.mean).div_(divisor)) if do_normalize else 0.0
+            features = self._fixed_length(features, lengths, truncation, fill)
         else:
             uneven = bool((lengths != lengths.max()).any())
             wants_mask = return_attention_mask if return_attention_mask is not None else uneven
             if wants_mask or self.return_attention_mask and return_attention_mask is None:
                 data["attention_mask"] = self.frame_mask(lengths, batch.shape[1], features.shape[1]).long()
-        if do_normalize:
-            features = (features - self.mean) / (self.norm_std_factor * self.std)
         data = {"input_values": features, **data}
         if return_tensors == "np":
             data = {key: value.cpu().numpy() for key, value in data.items()}

@@ -59,8 +59,11 @@ def split_batch(raw_audio) -> list[torch.Tensor]:
     raise TypeError(f"expected waveform(s) as numpy arrays or torch tensors, got {type(raw_audio).__name__}")
 
 
-def check_waveforms(waveforms: list[torch.Tensor], min_samples: int, sampling_rate: int) -> None:
-    """Refuse empty, too short or non-finite waveforms, naming the item and what was expected."""
+def check_waveforms(
+    waveforms: list[torch.Tensor], min_samples: int, sampling_rate: int, check_finite: bool = True
+) -> None:
+    """Refuse empty, too short or (unless `check_finite=False`) non-finite waveforms, naming the item and what
+    was expected."""
     for index, waveform in enumerate(waveforms):
         if waveform.numel() == 0:
             raise ValueError(f"waveform {index} is empty")
@@ -70,6 +73,20 @@ def check_waveforms(waveforms: list[torch.Tensor], min_samples: int, sampling_ra
                 f"the model needs at least {min_samples} samples ({min_samples / sampling_rate:.4f} s at "
                 f"{sampling_rate} Hz). A 2-D array is read as [batch, samples]; down-mix stereo first."
             )
+    if check_finite and not _sums_are_finite([waveform.sum() for waveform in waveforms]):
+        check_finite_samples(waveforms)
+
+
+def _sums_are_finite(sums) -> bool:
+    """A sum is ~50x cheaper than isfinite() on every sample, and NaN/Inf always make it non-finite; a non-finite
+    sum of finite samples (an overflow) only sends the caller to the exact scan."""
+    sums = torch.stack(sums) if isinstance(sums, list) else sums
+    return bool(torch.isfinite(sums).all())
+
+
+def check_finite_samples(waveforms: list[torch.Tensor]) -> None:
+    """The exact scan: refuse the first waveform with NaN/Inf samples, saying how many and where."""
+    for index, waveform in enumerate(waveforms):
         finite = torch.isfinite(waveform)
         if not bool(finite.all()):
             bad = (~finite).nonzero().flatten()
@@ -83,10 +100,36 @@ def pad_waveforms(
     waveforms: list[torch.Tensor], padding_value: float = 0.0, device: str | torch.device | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad to the longest item -> ([B, N] float32, [B] lengths)."""
-    lengths = torch.tensor([waveform.numel() for waveform in waveforms], dtype=torch.long)
-    batch = torch.full((len(waveforms), int(lengths.max())), padding_value, dtype=torch.float32)
-    for index, waveform in enumerate(waveforms):
-        batch[index, : waveform.numel()] = waveform.to(torch.float32)
+    sizes = [waveform.numel() for waveform in waveforms]
+    lengths = torch.tensor(sizes, dtype=torch.long)
+    longest = max(sizes)
+    if min(sizes) == longest and all(w.dtype == torch.float32 and w.device.type == "cpu" for w in waveforms):
+        batch = torch.stack(waveforms)
+    else:
+        batch = torch.empty((len(waveforms), longest), dtype=torch.float32)
+        for index, waveform in enumerate(waveforms):
+            batch[index, : sizes[index]] = waveform  # copy_ casts to float32
+            if sizes[index] < longest:
+                batch[index, sizes[index] :] = padding_value
+    if device is not None:
+        batch, lengths = batch.to(device), lengths.to(device)
+    return batch, lengths
+
+
+def prepare_batch(
+    raw_audio, min_samples: int, sampling_rate: int, padding_value: float = 0.0,
+    device: str | torch.device | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """What every feature extractor does first: `split_batch`, `check_waveforms`, `pad_waveforms`, with the NaN/Inf
+    check done as one reduction over the padded batch (the exact per-clip scan runs only if it fails).
+
+    Returns ([B, N] float32 on `device`, [B] lengths).
+    """
+    waveforms = split_batch(raw_audio)
+    check_waveforms(waveforms, min_samples, sampling_rate, check_finite=False)
+    batch, lengths = pad_waveforms(waveforms, padding_value)
+    if not _sums_are_finite(batch.sum(dim=1)):
+        check_finite_samples(waveforms)
     if device is not None:
         batch, lengths = batch.to(device), lengths.to(device)
     return batch, lengths

@@ -33,7 +33,8 @@ class AsitFeatureExtractor(SpectrogramFeatureExtractor):
                           subtract_waveform_mean=True)
 
     def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return ((self.transform(waveforms) - self.mean) / (2 * self.std)).transpose(1, 2)
+        # normalised chunk by chunk inside the filterbank (the same operations as afterwards)
+        return self.transform(waveforms, normalize=(self.mean, 2 * self.std)).transpose(1, 2)
 
 
 __all__ = ["AsitFeatureExtractor"]

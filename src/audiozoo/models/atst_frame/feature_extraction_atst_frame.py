@@ -33,10 +33,11 @@ class AtstFrameFeatureExtractor(SpectrogramFeatureExtractor):
                                  self.n_mels)
 
     def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        power = self.per_row(self.transform.mel_power, waveforms)
-        decibels = power_to_decibels(power, self.top_db, self.top_db_per_item)
-        decibels = decibels.clamp(self.clamp_min, self.clamp_max)
-        return (decibels - self.minmax_low) / (self.minmax_high - self.minmax_low) * 2 - 1
+        power = self.transform.mel_power(waveforms)  # one clip at a time on CPU (LogMelSpectrogram does it)
+        # in place on the fresh power tensor: the same operations in the same order, without the copies
+        decibels = power_to_decibels(power, self.top_db, self.top_db_per_item, inplace=True)
+        decibels = decibels.clamp_(self.clamp_min, self.clamp_max)
+        return decibels.sub_(self.minmax_low).div_(self.minmax_high - self.minmax_low).mul_(2).sub_(1)
 
 
 __all__ = ["AtstFrameFeatureExtractor"]

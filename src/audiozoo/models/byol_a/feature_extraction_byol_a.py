@@ -10,7 +10,7 @@ from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ...audio.melspec import LogMelSpectrogram
-from ...feature_extraction.features import check_sampling_rate, check_waveforms, pad_waveforms, split_batch
+from ...feature_extraction.features import check_sampling_rate, prepare_batch
 from ...layers.masking import lengths_to_valid_mask
 from ...layers.remote_code_saving import RemoteCodeSavingMixin
 
@@ -84,9 +84,7 @@ class ByolAFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
     def log_mel(self, raw_audio, sampling_rate: int | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Validated waveforms -> (log-mel [B, n_mels, T] before normalisation, frames per clip [B])."""
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
-        waveforms = split_batch(raw_audio)
-        check_waveforms(waveforms, self.minimum_samples, self.sampling_rate)
-        batch, lengths = pad_waveforms(waveforms, self.padding_value, device)
+        batch, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate, self.padding_value, device)
         return self.melspec.to(batch.device)(batch, lengths), self.melspec.num_frames(lengths)
 
     def __call__(self, raw_audio, sampling_rate: int | None = None, return_tensors: str | None = "pt",
@@ -96,9 +94,11 @@ class ByolAFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
             logger.warning("ByolAFeatureExtractor was called without sampling_rate; assuming %d Hz.", self.sampling_rate)
         log_mel, frames = self.log_mel(raw_audio, sampling_rate, device)
         valid = lengths_to_valid_mask(frames, log_mel.shape[-1])
-        features = ((log_mel - self.mean) / self.std) * valid.unsqueeze(1)
-        data = {"input_values": features.unsqueeze(1)}
+        features = log_mel.sub_(self.mean).div_(self.std)  # in place: log_mel is a fresh tensor
         uneven = bool((frames != frames.max()).any())
+        if not bool(valid.all()):
+            features.mul_(valid.unsqueeze(1))
+        data = {"input_values": features.unsqueeze(1)}
         if return_attention_mask if return_attention_mask is not None else (uneven or self.return_attention_mask):
             data["attention_mask"] = valid.long()
         if return_tensors == "np":

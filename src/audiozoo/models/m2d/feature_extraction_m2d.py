@@ -35,7 +35,8 @@ class M2dFeatureExtractor(SpectrogramFeatureExtractor):
                                  self.n_mels, mel_scale="slaney", norm="slaney")
 
     def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        return (self.per_row(self.transform, waveforms) - self.mean) / self.std
+        # LogMelSpectrogram goes one clip at a time on CPU itself; normalised in place (a fresh tensor)
+        return self.transform(waveforms).sub_(self.mean).div_(self.std)
 
 
 __all__ = ["M2dFeatureExtractor"]
