@@ -256,3 +256,19 @@ def test_finetune_puts_a_pooled_clip_head_on_a_converted_sed_folder(converted_di
     assert result.test  # the test split was scored with the new head
     top = pipeline("audio-classification", model=str(best), dtype=torch.float32)(str(tmp_path / "low_3.wav"))
     assert {item["label"] for item in top} == set(model.config.id2label.values())
+
+
+def test_a_beats_sed_student_classifies_clips_with_its_own_head(converted_dir):
+    """BEATs (SED head on the patch tokens): AutoModelForAudioClassification loads the converted student with the same
+    weights, its logits are the frame model's clip logits, and the pipeline windows long clips; a BEATs folder
+    without a SED head keeps its per-patch classifier and takes any length in one pass."""
+    folder = converted_dir("sed_beats_tiny")
+    clip, info = AutoModelForAudioClassification.from_pretrained(folder, dtype=torch.float32, output_loading_info=True)
+    frame = AutoModelForAudioFrameClassification.from_pretrained(folder, dtype=torch.float32).eval()
+    assert type(clip).__name__ == "BeatsForAudioClassification" and clip.uses_sed_head and not any(info.values())
+    inputs = AutoFeatureExtractor.from_pretrained(folder)(_waveforms(), sampling_rate=16000, return_tensors="pt")
+    with torch.no_grad():
+        assert torch.equal(clip.eval()(**inputs).logits, frame(**inputs).clip_logits)
+    assert clip.window_seconds == 10.0
+    plain = AutoModelForAudioClassification.from_pretrained(converted_dir("beats_tiny_finetuned"), dtype=torch.float32)
+    assert not plain.uses_sed_head and plain.window_seconds is None

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .heads import AudioClassifierOutput, AudioFrameClassifierOutput, frame_classification_loss
-from .sed_head import SedHeadMixin
+from .sed_head import SedHeadMixin, SedHeadSettings
 
 
 class NormLinearHead(nn.Module):
@@ -118,6 +118,12 @@ class SedHeadClipClassifierMixin(_OptionalSedHead, ClipClassifierMixin):
     """A clip classifier that, with `config.sed_head` set, holds the frame classifier's PretrainedSED head (same
     module names, so a frame checkpoint loads into it without missing or unexpected weights) and returns its clip
     (weak) logits: exactly the frame classifier's `clip_logits`. Without it, the family's own clip head."""
+
+    @property
+    def window_seconds(self) -> float | None:
+        """With a PretrainedSED head, the audio of one of its windows (`pipeline("audio-classification")` classifies
+        longer clips window by window, as the head was trained); None: a clip of any length in one pass."""
+        return SedHeadSettings.from_dict(self.config.sed_head).window_seconds if self.uses_sed_head else None
 
     def _clip_logits(self, encoded) -> dict:
         if self.uses_sed_head:

@@ -21,7 +21,7 @@ from transformers.modeling_outputs import ModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from ...layers.attention import eager_attention_forward
-from ...layers.classifiers import ClipClassifierMixin, FrameClassifierMixin
+from ...layers.classifiers import FrameClassifierMixin, SedHeadClipClassifierMixin
 from ...layers.heads import AudioClassifierOutput, AudioFrameClassifierOutput, time_major_patches_to_frames
 from ...layers.masking import reduce_valid_mask_by_chunks
 from ...layers.remote_code_saving import RemoteCodeSavingMixin
@@ -564,11 +564,17 @@ class _BeatsPatchClassifier:
         return frame_logits, pool_patch_logits(patch_logits, encoded.attention_mask), frame_mask
 
 
-class BeatsForAudioClassification(_BeatsPatchClassifier, ClipClassifierMixin, BeatsPreTrainedModel):
-    """BEATs with the original fine-tuned head: a linear classifier per patch, averaged over valid patches.
+class BeatsForAudioClassification(_BeatsPatchClassifier, SedHeadClipClassifierMixin, BeatsPreTrainedModel):
+    """BEATs with the original fine-tuned head: a linear classifier per patch, averaged over valid patches. With
+    `config.sed_head` set (a converted PretrainedSED BEATs student), the PretrainedSED head's clip (weak) logits
+    instead: exactly [`BeatsForAudioFrameClassification`]'s `clip_logits`, from the same weights.
 
     Returns logits (apply a sigmoid for the multi-label AudioSet checkpoints; the pipeline does).
     """
+
+    # the SED head when configured, else the per-patch classifier (which comes first in the bases for the frame model)
+    _clip_logits = SedHeadClipClassifierMixin._clip_logits
+    _own_clip_logits = _BeatsPatchClassifier._clip_logits
 
     def forward(
         self,
