@@ -107,6 +107,23 @@ def test_filterbank_chunks_equal_the_whole_batch_steps(options, seconds, threads
         assert torch.equal(fbank(batch, given, normalize=(15.41663, 2 * 6.55582)), (expected - 15.41663) / (2 * 6.55582))
 
 
+def test_transforms_take_the_clips_without_a_padded_batch(threads):
+    """A list of 1-D clips reads as the zero-padded batch (the front ends pass their clips so on CPU)."""
+    waveforms = [torch.from_numpy(clip) for clip in clips(*UNEVEN)]
+    batch, lengths = padded(clips(*UNEVEN))
+    for options in ({"waveform_scale": 32768.0}, {"window": "hanning", "subtract_waveform_mean": True}):
+        fbank = KaldiFbank(**options)
+        assert torch.equal(fbank(waveforms, lengths), fbank(batch, lengths))
+        assert torch.equal(fbank(waveforms), fbank(batch))
+    short = [torch.from_numpy(clip) for clip in clips(0.4, 0.3, 0.45)]
+    assert torch.equal(KaldiFbank()(short), KaldiFbank()(padded(clips(0.4, 0.3, 0.45))[0]))  # several clips a chunk
+    melspec = LogMelSpectrogram(n_mels=64)
+    assert torch.equal(melspec(waveforms, lengths), melspec(batch, lengths))
+    assert torch.equal(melspec(waveforms), melspec(batch))
+    passt = PasstMelFeatureExtractor()
+    assert torch.equal(passt.per_row(passt.transform, waveforms), passt.per_row(passt.transform, batch))
+
+
 # ---- feature extractors ---------------------------------------------------------------------------------------
 
 def test_fbank_extractors_equal_the_previous_formulas():

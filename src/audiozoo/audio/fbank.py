@@ -8,6 +8,7 @@ frame t covers samples [t * shift, t * shift + length), so T = 1 + (N - length) 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -63,6 +64,33 @@ def kaldi_window(kind: str, length: int, blackman_coeff: float = 0.42) -> torch.
         phase = 2 * math.pi / (length - 1) * torch.arange(length, dtype=torch.float32)
         return blackman_coeff - 0.5 * torch.cos(phase) + (0.5 - blackman_coeff) * torch.cos(2 * phase)
     raise ValueError(f"window must be one of {WINDOWS}, got {kind!r}")
+
+
+def stack_rows(waveforms: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """A [B, N] batch as it is, or 1-D waveforms as one [B, N] batch, right-padded with zeros to the longest."""
+    if isinstance(waveforms, torch.Tensor):
+        return waveforms
+    return row_samples(waveforms, slice(None), 0, max(waveform.numel() for waveform in waveforms))
+
+
+def row_samples(waveforms: torch.Tensor | Sequence[torch.Tensor], rows: slice, start: int, stop: int) -> torch.Tensor:
+    """[b, stop - start]: samples start .. stop - 1 of the rows `rows` of a [B, N] batch, or of 1-D waveforms
+    read as rows right-padded with zeros (a view of the waveform when no padding is needed)."""
+    if isinstance(waveforms, torch.Tensor):
+        return waveforms[rows, start:stop]
+    pieces = [waveform[start:stop] for waveform in waveforms[rows]]
+    if len(pieces) == 1 and pieces[0].numel() == stop - start:
+        return pieces[0].unsqueeze(0)
+    output = pieces[0].new_zeros(len(pieces), stop - start)
+    for index, piece in enumerate(pieces):
+        output[index, : piece.numel()] = piece
+    return output
+
+
+def num_rows_and_samples(waveforms: torch.Tensor | Sequence[torch.Tensor]) -> tuple[int, int]:
+    if isinstance(waveforms, torch.Tensor):
+        return waveforms.shape[0], waveforms.shape[1]
+    return len(waveforms), max(waveform.numel() for waveform in waveforms)
 
 
 class KaldiFbank(nn.Module):
@@ -143,7 +171,15 @@ class KaldiFbank(nn.Module):
             return ((num_samples - self.frame_length) // self.frame_shift + 1).clamp(min=0)
         return max(0, (num_samples - self.frame_length) // self.frame_shift + 1)
 
-    def _check(self, waveforms: torch.Tensor) -> torch.Tensor:
+    def _check(self, waveforms: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+        if isinstance(waveforms, (list, tuple)) and waveforms and all(
+            isinstance(waveform, torch.Tensor) and waveform.dim() == 1 for waveform in waveforms
+        ):
+            if not all(torch.is_floating_point(waveform) for waveform in waveforms):
+                raise TypeError("expected floating-point samples")
+            if max(waveform.numel() for waveform in waveforms) < self.frame_length:
+                raise ValueError(f"waveforms are shorter than one frame ({self.frame_length} samples)")
+            return list(waveforms)
         if not isinstance(waveforms, torch.Tensor):
             raise TypeError(f"expected a torch.Tensor of samples, got {type(waveforms).__name__}")
         if not torch.is_floating_point(waveforms):
@@ -160,12 +196,14 @@ class KaldiFbank(nn.Module):
         return waveforms
 
     def forward(
-        self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None,
+        self, waveforms: torch.Tensor | Sequence[torch.Tensor], lengths: torch.Tensor | None = None,
         normalize: tuple[float, float] | None = None,
     ) -> torch.Tensor:
         """
         Args:
-            waveforms: [B, N] (or [N]) float samples, right-padded; features are computed on the padded rows.
+            waveforms: [B, N] (or [N]) float samples, right-padded; features are computed on the padded rows. Or
+                a list of 1-D waveforms, read as such a batch right-padded with zeros to the longest (on CPU the
+                clips are used as they are, without that copy).
             lengths: [B] valid samples per row; only used by `subtract_waveform_mean`.
             normalize: (mean, divisor): return `(features - mean) / divisor`, computed on each chunk while it is
                 in cache (the same operations as normalising the result afterwards).
@@ -173,24 +211,30 @@ class KaldiFbank(nn.Module):
             [B, T, num_mel_bins], T = 1 + (N - frame_length) // frame_shift.
         """
         waveforms = self._check(waveforms)
+        if not isinstance(waveforms, torch.Tensor) and (
+            self.subtract_waveform_mean or any(waveform.device.type != "cpu" for waveform in waveforms)
+        ):
+            waveforms = stack_rows(waveforms)  # the means are batch reductions; other devices go in one pass
         means = self._waveform_means(waveforms, lengths) if self.subtract_waveform_mean else None
-        if waveforms.device.type != "cpu":
+        if isinstance(waveforms, torch.Tensor) and waveforms.device.type != "cpu":
             prepared = self._prepare(waveforms, means, lengths, 0)
             return self._log_mel(prepared.unfold(1, self.frame_length, self.frame_shift), normalize)
         # On CPU, a whole batch's spectra do not fit in cache: chunks of ~CPU_CHUNK_FRAMES frames run faster than
         # one big pass (measured 2x on 32 x 10 s), and so does scaling / mean removal of each chunk's samples
         # rather than of the whole batch first. Every step is per row and per sample (or per frame), so the
         # results are identical.
-        batch, num_frames = waveforms.shape[0], int(self.num_frames(waveforms.shape[1]))
+        batch, num_samples = num_rows_and_samples(waveforms)
+        num_frames = int(self.num_frames(num_samples))
         time_step = min(num_frames, self.CPU_CHUNK_FRAMES)
         row_step = max(1, self.CPU_CHUNK_FRAMES // time_step)
-        output = waveforms.new_empty(batch, num_frames, self.num_mel_bins)
+        dtype = waveforms.dtype if isinstance(waveforms, torch.Tensor) else waveforms[0].dtype
+        output = torch.empty(batch, num_frames, self.num_mel_bins, dtype=dtype)
         for row in range(0, batch, row_step):
             rows = slice(row, row + row_step)
             for start in range(0, num_frames, time_step):
                 stop = min(start + time_step, num_frames)
                 first_sample = start * self.frame_shift
-                samples = waveforms[rows, first_sample : (stop - 1) * self.frame_shift + self.frame_length]
+                samples = row_samples(waveforms, rows, first_sample, (stop - 1) * self.frame_shift + self.frame_length)
                 chunk = self._prepare(samples, None if means is None else means[rows],
                                       None if lengths is None else lengths[rows], first_sample)
                 frames = chunk.unfold(1, self.frame_length, self.frame_shift)  # [b, t, L] view, no copy

@@ -10,9 +10,12 @@ clip exactly the frames it gets alone: T_i = 1 + len_i // hop. On CPU the clips 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from .fbank import num_rows_and_samples, row_samples, stack_rows
 
 
 def _hz_to_mel(frequency: float, scale: str) -> float:
@@ -91,29 +94,48 @@ class LogMelSpectrogram(nn.Module):
     def num_frames(self, num_samples):
         return num_samples // self.hop_length + 1
 
-    def mel_power(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """[B, N] waveforms (+ valid lengths) -> [B, n_mels, T] mel power, before the log.
+    def mel_power(
+        self, waveforms: torch.Tensor | Sequence[torch.Tensor], lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """[B, N] waveforms (+ valid lengths) -> [B, n_mels, T] mel power, before the log. A list of 1-D waveforms
+        is read as such a batch, right-padded with zeros to the longest.
 
         On CPU one clip at a time: a whole batch's spectra overflow the cache (measured 3-4x slower batched on
         32-100 x 10 s). Each row is computed exactly as in a batch (its own reflect padding, then the batch's
         zero padding), so the result is the same.
         """
-        if waveforms.dim() == 1:
+        return self._rows(self._mel_power, waveforms, lengths)
+
+    def forward(
+        self, waveforms: torch.Tensor | Sequence[torch.Tensor], lengths: torch.Tensor | None = None,
+        normalize: tuple[float, float] | None = None,
+    ) -> torch.Tensor:
+        """`log(mel_power + log_offset)`, then `(x - mean) / std` with `normalize=(mean, std)`; on CPU both are
+        done clip by clip while each clip is in cache (the same operations as on the whole result)."""
+
+        def log_mel(rows: torch.Tensor, row_lengths: torch.Tensor | None) -> torch.Tensor:
+            output = self._mel_power(rows, row_lengths).add_(self.log_offset).log_()
+            return output if normalize is None else output.sub_(normalize[0]).div_(normalize[1])
+
+        return self._rows(log_mel, waveforms, lengths)
+
+    def _rows(self, function, waveforms: torch.Tensor | Sequence[torch.Tensor], lengths: torch.Tensor | None):
+        if isinstance(waveforms, torch.Tensor) and waveforms.dim() == 1:
             waveforms = waveforms.unsqueeze(0)
-        if waveforms.device.type != "cpu" or waveforms.shape[0] == 1:
-            return self._mel_power(waveforms, lengths)
-        output = waveforms.new_empty(waveforms.shape[0], self.n_mels, self.num_frames(waveforms.shape[1]))
-        for index in range(waveforms.shape[0]):
-            row_length = None if lengths is None else lengths[index : index + 1]
-            output[index] = self._mel_power(waveforms[index : index + 1], row_length)[0]
+        if not isinstance(waveforms, torch.Tensor) and any(waveform.device.type != "cpu" for waveform in waveforms):
+            waveforms = stack_rows(waveforms)
+        if isinstance(waveforms, torch.Tensor) and (waveforms.device.type != "cpu" or waveforms.shape[0] == 1):
+            return function(waveforms, lengths)
+        batch, num_samples = num_rows_and_samples(waveforms)
+        output = self.filters.new_empty(batch, self.n_mels, self.num_frames(num_samples))
+        for index in range(batch):
+            row = row_samples(waveforms, slice(index, index + 1), 0, num_samples)
+            output[index] = function(row, None if lengths is None else lengths[index : index + 1])[0]
         return output
 
     def _mel_power(self, waveforms: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         power = centred_power_spectrogram(waveforms, lengths, self.n_fft, self.hop_length, self.win_length, self.window)
         return torch.matmul(power.transpose(-1, -2), self.filters).transpose(-1, -2)
-
-    def forward(self, waveforms: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        return self.mel_power(waveforms, lengths).add_(self.log_offset).log_()
 
 
 def centred_power_spectrogram(

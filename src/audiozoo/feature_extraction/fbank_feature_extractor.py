@@ -15,7 +15,7 @@ from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..audio.fbank import KaldiFbank
-from .features import check_sampling_rate, prepare_batch
+from .features import check_sampling_rate, clip_by_clip, prepare_batch, prepare_waveforms
 from ..layers.masking import lengths_to_valid_mask, reduce_valid_mask_by_chunks
 from ..layers.remote_code_saving import RemoteCodeSavingMixin
 
@@ -171,12 +171,17 @@ class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor
                 self.sampling_rate,
             )
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
-        batch, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate, self.padding_value, device)
+        if clip_by_clip(device, self.padding_value):  # the clips as they are: no copy into one padded batch
+            waveforms, lengths = prepare_waveforms(raw_audio, self.minimum_samples, self.sampling_rate)
+        else:
+            waveforms, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate,
+                                               self.padding_value, device)
+        num_samples = int(lengths.max())
 
-        fbank = self.fbank.to(batch.device)
+        fbank = self.fbank.to(lengths.device)
         # normalised chunk by chunk inside the filterbank, while each chunk is in cache
         divisor = self.norm_std_factor * self.std
-        features = fbank(batch, lengths, normalize=(self.mean, divisor) if do_normalize else None)
+        features = fbank(waveforms, lengths, normalize=(self.mean, divisor) if do_normalize else None)
         data = {}
         if self.max_length is not None:
             # padding frames are 0.0 in the log domain, i.e. (0.0 - mean) / divisor once normalised
@@ -186,7 +191,7 @@ class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor
             uneven = bool((lengths != lengths.max()).any())
             wants_mask = return_attention_mask if return_attention_mask is not None else uneven
             if wants_mask or self.return_attention_mask and return_attention_mask is None:
-                data["attention_mask"] = self.frame_mask(lengths, batch.shape[1], features.shape[1]).long()
+                data["attention_mask"] = self.frame_mask(lengths, num_samples, features.shape[1]).long()
         data = {"input_values": features, **data}
         if return_tensors == "np":
             data = {key: value.cpu().numpy() for key, value in data.items()}

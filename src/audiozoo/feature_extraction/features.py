@@ -2,7 +2,9 @@
 
 Every feature extractor of the package takes mono float waveforms at its own sampling rate. This module
 turns whatever the caller passed (one array, a list of arrays or tensors, a 2-D batch) into one padded
-float tensor plus per-item lengths, and refuses input that would give a silently wrong answer.
+float tensor plus per-item lengths (`prepare_batch`), or on CPU into the checked float32 clips themselves
+(`prepare_waveforms`: the front ends compute clip by clip there, so the copy into one batch is not needed),
+and refuses input that would give a silently wrong answer.
 """
 
 from __future__ import annotations
@@ -116,23 +118,28 @@ def pad_waveforms(
     return batch, lengths
 
 
+def prepare_waveforms(raw_audio, min_samples: int, sampling_rate: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """What every feature extractor does first: `split_batch` and `check_waveforms` -> (1-D float32 CPU tensors,
+    [B] lengths). Front ends that work clip by clip on CPU take these as they are: rows of a batch right-padded
+    with zeros to the longest, without the copy into one [B, N] tensor."""
+    waveforms = split_batch(raw_audio)
+    check_waveforms(waveforms, min_samples, sampling_rate)
+    clips = [waveform.to(device="cpu", dtype=torch.float32) for waveform in waveforms]
+    return clips, torch.tensor([clip.numel() for clip in clips], dtype=torch.long)
+
+
 def prepare_batch(
     raw_audio, min_samples: int, sampling_rate: int, padding_value: float = 0.0,
     device: str | torch.device | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """What every feature extractor does first: `split_batch`, `check_waveforms`, `pad_waveforms`, with the NaN/Inf
-    check done as one reduction over the padded batch (the exact per-clip scan runs only if it fails).
+    """`prepare_waveforms`, then `pad_waveforms` -> ([B, N] float32 on `device`, [B] lengths)."""
+    clips, _ = prepare_waveforms(raw_audio, min_samples, sampling_rate)
+    return pad_waveforms(clips, padding_value, device)
 
-    Returns ([B, N] float32 on `device`, [B] lengths).
-    """
-    waveforms = split_batch(raw_audio)
-    check_waveforms(waveforms, min_samples, sampling_rate, check_finite=False)
-    batch, lengths = pad_waveforms(waveforms, padding_value)
-    if not _sums_are_finite(batch.sum(dim=1)):
-        check_finite_samples(waveforms)
-    if device is not None:
-        batch, lengths = batch.to(device), lengths.to(device)
-    return batch, lengths
+
+def clip_by_clip(device: str | torch.device | None, padding_value: float = 0.0) -> bool:
+    """Whether a front end takes `prepare_waveforms`' clips (CPU, zero padding) rather than a padded batch."""
+    return padding_value == 0.0 and (device is None or torch.device(device).type == "cpu")
 
 
 def check_sampling_rate(given: int | None, expected: int, extractor: str) -> None:

@@ -19,8 +19,9 @@ import torch
 from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
+from ..audio.fbank import num_rows_and_samples, row_samples
 from ..layers.remote_code_saving import RemoteCodeSavingMixin
-from .features import check_sampling_rate, prepare_batch
+from .features import check_sampling_rate, clip_by_clip, prepare_batch, prepare_waveforms
 
 logger = logging.getLogger(__name__)
 
@@ -60,21 +61,25 @@ class SpectrogramFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtracto
             self._transform = self.build_transform()
         return self._transform
 
-    def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """[B, N] float32 -> [B, n_mels, T]."""
+    def features(self, waveforms: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """[B, N] float32 (on the device asked for), or on CPU the list of 1-D clips of `prepare_waveforms` (rows
+        right-padded with zeros to the longest) -> [B, n_mels, T]."""
         raise NotImplementedError
 
     @staticmethod
-    def per_row(transform, waveforms: torch.Tensor) -> torch.Tensor:
-        """Apply a row-independent transform; on CPU one clip at a time, since a whole batch's spectra overflow
-        the cache (measured 1.2-2.4x slower batched on 16 x 10 s); on GPU in one pass."""
-        if waveforms.device.type != "cpu" or waveforms.shape[0] == 1:
+    def per_row(transform, waveforms: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """Apply a row-independent transform to a [B, N] batch or to `prepare_waveforms`' clips (rows padded with
+        zeros to the longest); on CPU one clip at a time, since a whole batch's spectra overflow the cache
+        (measured 1.2-2.4x slower batched on 16 x 10 s); on GPU in one pass."""
+        if isinstance(waveforms, torch.Tensor) and (waveforms.device.type != "cpu" or waveforms.shape[0] == 1):
             return transform(waveforms)
-        first = transform(waveforms[:1])
-        output = first.new_empty((waveforms.shape[0],) + first.shape[1:])
-        output[:1] = first
-        for index in range(1, waveforms.shape[0]):
-            output[index : index + 1] = transform(waveforms[index : index + 1])
+        batch, num_samples = num_rows_and_samples(waveforms)
+        output = None
+        for index in range(batch):
+            row = transform(row_samples(waveforms, slice(index, index + 1), 0, num_samples))
+            if output is None:
+                output = row.new_empty((batch,) + row.shape[1:])
+            output[index : index + 1] = row
         return output
 
     def __call__(self, raw_audio, sampling_rate: int | None = None, return_tensors: str | None = "pt", device=None,
@@ -83,9 +88,12 @@ class SpectrogramFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtracto
         if sampling_rate is None:
             logger.warning("%s was called without sampling_rate; assuming %d Hz.", type(self).__name__, self.sampling_rate)
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
-        batch, _ = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate, 0.0, device)
-        self._transform = self.transform.to(batch.device)
-        data = {"input_values": self.features(batch).unsqueeze(1)}
+        if clip_by_clip(device):  # the clips as they are: no copy into one padded batch
+            waveforms, lengths = prepare_waveforms(raw_audio, self.minimum_samples, self.sampling_rate)
+        else:
+            waveforms, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate, 0.0, device)
+        self._transform = self.transform.to(lengths.device)
+        data = {"input_values": self.features(waveforms).unsqueeze(1)}
         if return_tensors == "np":
             data = {key: value.cpu().numpy() for key, value in data.items()}
         return BatchFeature(data=data)

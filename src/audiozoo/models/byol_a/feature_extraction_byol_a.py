@@ -10,7 +10,7 @@ from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ...audio.melspec import LogMelSpectrogram
-from ...feature_extraction.features import check_sampling_rate, prepare_batch
+from ...feature_extraction.features import check_sampling_rate, clip_by_clip, prepare_batch, prepare_waveforms
 from ...layers.masking import lengths_to_valid_mask
 from ...layers.remote_code_saving import RemoteCodeSavingMixin
 
@@ -83,18 +83,26 @@ class ByolAFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
 
     def log_mel(self, raw_audio, sampling_rate: int | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Validated waveforms -> (log-mel [B, n_mels, T] before normalisation, frames per clip [B])."""
+        return self._log_mel(raw_audio, sampling_rate, device)
+
+    def _log_mel(self, raw_audio, sampling_rate, device, normalize: tuple[float, float] | None = None):
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
-        batch, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate, self.padding_value, device)
-        return self.melspec.to(batch.device)(batch, lengths), self.melspec.num_frames(lengths)
+        if clip_by_clip(device, self.padding_value):  # the clips as they are: no copy into one padded batch
+            waveforms, lengths = prepare_waveforms(raw_audio, self.minimum_samples, self.sampling_rate)
+        else:
+            waveforms, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate,
+                                               self.padding_value, device)
+        log_mel = self.melspec.to(lengths.device)(waveforms, lengths, normalize=normalize)
+        return log_mel, self.melspec.num_frames(lengths)
 
     def __call__(self, raw_audio, sampling_rate: int | None = None, return_tensors: str | None = "pt",
                  return_attention_mask: bool | None = None, device=None, **kwargs) -> BatchFeature:
         """Mono float waveforms at 16 kHz -> normalised log-mel; padded frames are 0 (the mean) and masked."""
         if sampling_rate is None:
             logger.warning("ByolAFeatureExtractor was called without sampling_rate; assuming %d Hz.", self.sampling_rate)
-        log_mel, frames = self.log_mel(raw_audio, sampling_rate, device)
-        valid = lengths_to_valid_mask(frames, log_mel.shape[-1])
-        features = log_mel.sub_(self.mean).div_(self.std)  # in place: log_mel is a fresh tensor
+        # normalised inside the mel transform, clip by clip while each is in cache (the same operations)
+        features, frames = self._log_mel(raw_audio, sampling_rate, device, (self.mean, self.std))
+        valid = lengths_to_valid_mask(frames, features.shape[-1])
         uneven = bool((frames != frames.max()).any())
         if not bool(valid.all()):
             features.mul_(valid.unsqueeze(1))

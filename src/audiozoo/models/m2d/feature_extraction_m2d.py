@@ -35,8 +35,8 @@ class M2dFeatureExtractor(SpectrogramFeatureExtractor):
                                  self.n_mels, mel_scale="slaney", norm="slaney")
 
     def features(self, waveforms: torch.Tensor) -> torch.Tensor:
-        # LogMelSpectrogram goes one clip at a time on CPU itself; normalised in place (a fresh tensor)
-        return self.transform(waveforms).sub_(self.mean).div_(self.std)
+        # normalised inside the transform, clip by clip while each is in cache (the same operations as afterwards)
+        return self.transform(waveforms, normalize=(self.mean, self.std))
 
 
 __all__ = ["M2dFeatureExtractor"]
