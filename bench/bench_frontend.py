@@ -16,7 +16,7 @@
 2. BYOL-A with `--byol-clips` clips: the call against the whole-batch STFT path BYOL-A's front end used before
    (one reflect-padded [B, N] STFT and one mel matmul for the batch), and against one clip per call.
 3. Unless --skip-ast: the batched Kaldi filterbank against transformers' ASTFeatureExtractor (numpy path) and
-   against our filterbank one clip at a time, on AST's settings (hanning window).
+   against our filterbank one clip at a time, on AST's settings (hanning window), at each thread count.
 
 Timings are medians of `--repeats` calls, the call and its baselines interleaved (the machine may be shared);
 section 1 also gives the ratios of the fastest calls (what an idle machine shows).
@@ -226,8 +226,9 @@ def main() -> None:
     if args.byol_clips:
         byol_a_batches(make_clips(args.byol_clips, args.seconds)[0], args.threads, args.repeats)
     if not args.skip_ast:
-        torch.set_num_threads(args.threads[0])
-        ast_comparison(clips, args.repeats)
+        for count in args.threads:
+            torch.set_num_threads(count)
+            ast_comparison(clips, args.repeats)
 
 
 if __name__ == "__main__":

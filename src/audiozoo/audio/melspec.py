@@ -151,6 +151,8 @@ def centred_power_spectrogram(
         waveforms = waveforms.unsqueeze(0)
     batch, samples = waveforms.shape
     half = n_fft // 2
+    if lengths is not None and bool((lengths == samples).all()):
+        lengths = None  # no clip is padded: the same frames without the copy into a zero-padded buffer
     if lengths is None:
         if samples <= half:
             raise ValueError(f"clips must be longer than {half} samples for reflect padding, got {samples}")
