@@ -384,3 +384,19 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr
+
+
+def test_plot_without_matplotlib_fails_before_any_model_loads(sed_dir, capsys, monkeypatch):
+    """The base install has no matplotlib: `detect --plot` says which extra to install, in one line, at once."""
+    import importlib.util
+
+    import transformers
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "matplotlib" else real_find_spec(name, *args))
+    monkeypatch.setattr(transformers, "pipeline", lambda *a, **k: pytest.fail("the model was loaded"))
+    assert main(["detect", str(EXAMPLE_CLIP), "--model", sed_dir, "--plot", "out.png"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error == 'audiozoo: error: --plot needs matplotlib, which is not part of the base install: ' \
+                    'pip install "audiozoo[plot]"'

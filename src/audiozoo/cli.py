@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -82,7 +83,7 @@ def _one_line(error: BaseException) -> str:
     lines = [line.rstrip() for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
-    known = isinstance(error, (CommandError, ValueError, OSError))
+    known = isinstance(error, (CommandError, ValueError, OSError, ImportError))
     if known and _raised_by_audiozoo(error):
         return "\n".join(lines)
     text = lines[0].strip()
@@ -509,6 +510,9 @@ def detect(args: argparse.Namespace) -> int:
     """Print the sound events of each file; optionally write a DESED-style TSV and an event-roll plot."""
     if args.plot and len(args.files) != 1:
         raise UsageError(f"--plot draws one file; got {len(args.files)}")
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise CommandError('--plot needs matplotlib, which is not part of the base install: '
+                           'pip install "audiozoo[plot]"')
     _check_not_mixed(args.threshold, "--threshold")
     _check_not_mixed(args.median_window, "--median-window")
     run = FileRun(args)
@@ -836,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
             _error(str(error))
             return 2
         message = _one_line(error)
-        if not isinstance(error, (CommandError, ValueError, OSError)):
+        if not isinstance(error, (CommandError, ValueError, OSError, ImportError)):
             message += f" ({DEBUG_HINT})"
         _error(message)
         return 1
