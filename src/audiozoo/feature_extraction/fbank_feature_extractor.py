@@ -15,7 +15,7 @@ from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..audio.fbank import KaldiFbank
-from .features import check_sampling_rate, clip_by_clip, prepare_batch, prepare_waveforms
+from .features import check_sampling_rate, prepare_input
 from ..layers.masking import lengths_to_valid_mask, reduce_valid_mask_by_chunks
 from ..layers.remote_code_saving import RemoteCodeSavingMixin
 
@@ -171,11 +171,8 @@ class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor
                 self.sampling_rate,
             )
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
-        if clip_by_clip(device, self.padding_value):  # the clips as they are: no copy into one padded batch
-            waveforms, lengths = prepare_waveforms(raw_audio, self.minimum_samples, self.sampling_rate)
-        else:
-            waveforms, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate,
-                                               self.padding_value, device)
+        waveforms, lengths = prepare_input(raw_audio, self.minimum_samples, self.sampling_rate, self.padding_value,
+                                           device)
         num_samples = int(lengths.max())
 
         fbank = self.fbank.to(lengths.device)

@@ -142,6 +142,15 @@ def clip_by_clip(device: str | torch.device | None, padding_value: float = 0.0) 
     return padding_value == 0.0 and (device is None or torch.device(device).type == "cpu")
 
 
+def prepare_input(raw_audio, min_samples: int, sampling_rate: int, padding_value: float = 0.0,
+                  device: str | torch.device | None = None):
+    """The clips as `prepare_waveforms` gives them where the front end works clip by clip on CPU with zero padding
+    (no copy into one padded batch), else `prepare_batch`'s padded batch on `device`; with their [B] lengths."""
+    if clip_by_clip(device, padding_value):
+        return prepare_waveforms(raw_audio, min_samples, sampling_rate)
+    return prepare_batch(raw_audio, min_samples, sampling_rate, padding_value, device)
+
+
 def check_sampling_rate(given: int | None, expected: int, extractor: str) -> None:
     """A wrong rate is an error, never a silent wrong answer."""
     if given is not None and int(given) != int(expected):

@@ -21,7 +21,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from ..audio.fbank import num_rows_and_samples, row_samples
 from ..layers.remote_code_saving import RemoteCodeSavingMixin
-from .features import check_sampling_rate, clip_by_clip, prepare_batch, prepare_waveforms
+from .features import check_sampling_rate, prepare_input
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +88,7 @@ class SpectrogramFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtracto
         if sampling_rate is None:
             logger.warning("%s was called without sampling_rate; assuming %d Hz.", type(self).__name__, self.sampling_rate)
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
-        if clip_by_clip(device):  # the clips as they are: no copy into one padded batch
-            waveforms, lengths = prepare_waveforms(raw_audio, self.minimum_samples, self.sampling_rate)
-        else:
-            waveforms, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate, 0.0, device)
+        waveforms, lengths = prepare_input(raw_audio, self.minimum_samples, self.sampling_rate, device=device)
         self._transform = self.transform.to(lengths.device)
         data = {"input_values": self.features(waveforms).unsqueeze(1)}
         if return_tensors == "np":

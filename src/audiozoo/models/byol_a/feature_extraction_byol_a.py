@@ -10,7 +10,7 @@ from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ...audio.melspec import LogMelSpectrogram
-from ...feature_extraction.features import check_sampling_rate, clip_by_clip, prepare_batch, prepare_waveforms
+from ...feature_extraction.features import check_sampling_rate, prepare_input
 from ...layers.masking import lengths_to_valid_mask
 from ...layers.remote_code_saving import RemoteCodeSavingMixin
 
@@ -87,11 +87,8 @@ class ByolAFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
 
     def _log_mel(self, raw_audio, sampling_rate, device, normalize: tuple[float, float] | None = None):
         check_sampling_rate(sampling_rate, self.sampling_rate, type(self).__name__)
-        if clip_by_clip(device, self.padding_value):  # the clips as they are: no copy into one padded batch
-            waveforms, lengths = prepare_waveforms(raw_audio, self.minimum_samples, self.sampling_rate)
-        else:
-            waveforms, lengths = prepare_batch(raw_audio, self.minimum_samples, self.sampling_rate,
-                                               self.padding_value, device)
+        waveforms, lengths = prepare_input(raw_audio, self.minimum_samples, self.sampling_rate, self.padding_value,
+                                           device)
         log_mel = self.melspec.to(lengths.device)(waveforms, lengths, normalize=normalize)
         return log_mel, self.melspec.num_frames(lengths)
 
