@@ -9,7 +9,7 @@ from pathlib import Path
 import audiozoo
 
 ROOT = Path(audiozoo.__file__).parent
-LOWEST = {"audio", "data", "families", "default_model"}
+LOWEST = {"audio", "data", "families", "default_model", "runtime"}
 # room -> the rooms it may import (besides itself)
 ALLOWED: dict[str, set[str]] = {
     **{room: set() for room in LOWEST},
@@ -18,12 +18,12 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"audio", "feature_extraction", "layers"},
     "sed": {"audio"},
     "hub": {"data", "families"},
-    "pipelines": {"audio", "feature_extraction", "layers", "sed"},
-    "inference": {"audio", "data", "families", "feature_extraction", "layers", "models", "pipelines", "sed"},
-    "hear": {"audio", "data", "default_model", "families", "feature_extraction", "inference", "layers", "models",
+    "pipelines": {"runtime", "audio", "feature_extraction", "layers", "sed"},
+    "inference": {"runtime", "audio", "data", "families", "feature_extraction", "layers", "models", "pipelines", "sed"},
+    "hear": {"runtime", "audio", "data", "default_model", "families", "feature_extraction", "inference", "layers", "models",
              "pipelines"},
     "conversion": {"audio", "data", "families", "feature_extraction", "hub", "layers", "models"},
-    "training": {"audio", "data", "feature_extraction", "inference", "layers", "models", "pipelines", "sed"},
+    "training": {"runtime", "audio", "data", "feature_extraction", "inference", "layers", "models", "pipelines", "sed"},
 }
 
 

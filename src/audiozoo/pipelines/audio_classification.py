@@ -10,7 +10,8 @@ Models that run on fixed windows say so with `model.window_seconds` (the Pretrai
 10 s, or their `sed_head.window_seconds`; ATST-Frame and fPaSST refuse longer input). A clip no longer than one
 window goes through the model whole, as for every other model. A longer clip is cut into windows of that length,
 the last one zero-padded (as the sound-event-detection pipeline cuts it), the windows are classified in batches of
-`chunk_batch_size` (default 8; `batch_size` sets it for these models, whose files go through one at a time), and
+`chunk_batch_size` (default `audiozoo.runtime.default_batch_size` for the family and device; `batch_size` sets it for
+these models, whose files go through one at a time), and
 the windows' clip outputs are aggregated per class by the score function (`function_to_apply`):
 
 - sigmoid (multi-label; the default for these models' PretrainedSED heads, which are trained as multi-label): the
@@ -22,6 +23,9 @@ the windows' clip outputs are aggregated per class by the score function (`funct
 
 For a model with a PretrainedSED head, a window's clip output is its head's clip (weak) logits, as its frame
 classifier's `clip_logits`.
+
+`autocast_dtype="bfloat16"` (or "float16") runs the model under torch.autocast, weights and features in float32
+(`audiozoo.runtime`); `dtype=` (transformers' own argument) instead casts the weights.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from transformers import BatchFeature
 from transformers.pipelines import PIPELINE_REGISTRY, AudioClassificationPipeline
 
 from ..audio.io import LibsndfileDecodeError
+from ..runtime import autocast, default_batch_size, resolve_dtype
 from .audio_input import decode_audio_input, is_url, minimum_samples, name_list_items, unwrap
 
 
@@ -95,7 +100,7 @@ class AudiozooAudioClassificationPipeline(AudioClassificationPipeline):
         return super().__call__(name_list_items(inputs), **kwargs)
 
     def _sanitize_parameters(self, top_k=None, function_to_apply=None, sampling_rate=None, allow_truncated=None,
-                             chunk_batch_size=None, **kwargs):
+                             chunk_batch_size=None, autocast_dtype=None, **kwargs):
         preprocess_params, forward_params, postprocess_params = super()._sanitize_parameters(
             top_k=top_k, function_to_apply=function_to_apply, **kwargs
         )
@@ -110,6 +115,9 @@ class AudiozooAudioClassificationPipeline(AudioClassificationPipeline):
             if int(chunk_batch_size) < 1:
                 raise ValueError(f"chunk_batch_size must be at least 1, got {chunk_batch_size!r}")
             forward_params["chunk_batch_size"] = int(chunk_batch_size)
+        if autocast_dtype is not None:
+            resolve_dtype(autocast_dtype)  # an unknown name is an error now, not at the first file
+            forward_params["autocast_dtype"] = autocast_dtype
         return preprocess_params, forward_params, postprocess_params
 
     def _window_samples(self) -> int | None:
@@ -169,9 +177,15 @@ class AudiozooAudioClassificationPipeline(AudioClassificationPipeline):
             self.feature_extractor = feature_extractor
         return np.asarray(captured[0])
 
-    def _forward(self, model_inputs, chunk_batch_size: int = 8):
+    def _forward(self, model_inputs, chunk_batch_size: int | None = None, autocast_dtype=None):
+        with autocast(self.device, autocast_dtype):
+            return self._forward_windows(model_inputs, chunk_batch_size)
+
+    def _forward_windows(self, model_inputs, chunk_batch_size: int | None):
         if "windows" not in model_inputs:
             return super()._forward(model_inputs)
+        if chunk_batch_size is None:
+            chunk_batch_size = default_batch_size(self.model.config.model_type, self.device)
         windows, logits = model_inputs["windows"], []
         for start in range(0, windows.shape[0], chunk_batch_size):
             features = self.feature_extractor(list(windows[start : start + chunk_batch_size]),

@@ -36,6 +36,7 @@ from ..sed.postprocessing import (
     probabilities_to_events,
 )
 from ..layers.sed_head import SedHeadSettings
+from ..runtime import autocast, default_batch_size, resolve_dtype
 from .audio_input import decode_audio_input, is_url, minimum_samples, name_list_items, unwrap
 
 
@@ -69,7 +70,10 @@ class SoundEventDetectionPipeline(Pipeline):
             (they grow with the length of the audio; without them memory does not).
         sampling_rate: rate of array input (files carry their own).
         allow_truncated: use what is there of a file shorter than its header declares (else an error).
-        chunk_batch_size: windows per forward pass (default 8).
+        chunk_batch_size: windows per forward pass (default: `audiozoo.runtime.default_batch_size` for the
+            model's family and device: 1 for frame-MobileNet on the CPU, 8 for the transformers, 32 on a GPU).
+        autocast_dtype: "bfloat16" or "float16" runs the model under torch.autocast (weights and front end stay
+            float32; see `audiozoo.runtime`); default float32.
         on_event: called with each event as soon as it is final, in the order of the result (with `thresholds`:
             `on_event(event, threshold)`); for printing or writing events of a long recording while it runs.
         on_audio: called with each block of the decoded audio (mono float32 at the model's rate), in order
@@ -85,6 +89,7 @@ class SoundEventDetectionPipeline(Pipeline):
     _load_image_processor = False
     _load_feature_extractor = True
     _load_tokenizer = False
+    _autocast_dtype = None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,15 +101,20 @@ class SoundEventDetectionPipeline(Pipeline):
 
     def _sanitize_parameters(self, threshold=None, thresholds=None, median_window=None, return_frame_probabilities=None,
                              sampling_rate=None, chunk_batch_size=None, allow_truncated=None, on_event=None,
-                             on_audio=None, stream=None, **kwargs):
+                             on_audio=None, stream=None, autocast_dtype=None, **kwargs):
         preprocess_params = {} if sampling_rate is None else {"sampling_rate": sampling_rate}
         if allow_truncated is not None:
             preprocess_params["allow_truncated"] = bool(allow_truncated)
         if stream is not None:
             preprocess_params["stream"] = bool(stream)
         forward_params = {} if chunk_batch_size is None else {"chunk_batch_size": int(chunk_batch_size)}
+        if chunk_batch_size is not None and int(chunk_batch_size) < 1:
+            raise ValueError(f"chunk_batch_size must be at least 1, got {chunk_batch_size!r}")
         if on_audio is not None:
             forward_params["on_audio"] = on_audio
+        if autocast_dtype is not None:
+            resolve_dtype(autocast_dtype)  # an unknown name is an error now, not at the first file
+            forward_params["autocast_dtype"] = autocast_dtype
         postprocess_params = {}
         if threshold is not None and thresholds is not None:
             raise ValueError("pass either threshold (one, or one per class) or thresholds (several), not both")
@@ -158,10 +168,14 @@ class SoundEventDetectionPipeline(Pipeline):
         features = self.feature_extractor(list(windows.to(self.device)),
                                           sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt")
         features = {key: value.to(self.device, dtype=self.dtype or value.dtype) for key, value in features.items()}
-        return self.model(**features).probabilities.float().cpu()
+        with autocast(self.device, self._autocast_dtype):
+            return self.model(**features).probabilities.float().cpu()
 
-    def _forward(self, model_inputs: dict, chunk_batch_size: int = 8, post: dict | None = None,
-                 on_audio: Callable[[np.ndarray], object] | None = None) -> dict:
+    def _forward(self, model_inputs: dict, chunk_batch_size: int | None = None, post: dict | None = None,
+                 on_audio: Callable[[np.ndarray], object] | None = None, autocast_dtype=None) -> dict:
+        self._autocast_dtype = autocast_dtype
+        if chunk_batch_size is None:
+            chunk_batch_size = default_batch_size(self.model.config.model_type, self.device)
         if "windows" not in model_inputs:
             if "stream" in model_inputs:
                 blocks = model_inputs["stream"]

@@ -250,8 +250,22 @@ class FrameMobileNetEncoder(nn.Module):
             length = (length + 1) // 2
         return length
 
-    def forward(self, mel: Tensor) -> Tensor:
-        """Encode a log-mel batch [B, 1, F, T] into frame embeddings [B, T', hidden_size]."""
+    def forward(self, mel: Tensor, stage_outputs: list[Tensor] | None = None) -> Tensor:
+        """Encode a log-mel batch [B, 1, F, T] into frame embeddings [B, T', hidden_size]; with a list as
+        `stage_outputs`, every feature stage's output is appended to it on the way (one pass either way)."""
+        self.check_input(mel)
+        if stage_outputs is None:
+            x = self.features(mel)
+        else:
+            x = mel
+            for stage in self.features:
+                x = stage(x)
+                stage_outputs.append(x)
+        return x.squeeze(2).permute(0, 2, 1)
+
+    @staticmethod
+    def check_input(mel: Tensor) -> None:
+        """Refuse input that is not [B, 1, F <= 128-ish, T >= 1]."""
         if mel.dim() != 4 or mel.shape[1] != 1:
             raise ValueError(f"expected a log-mel tensor of shape [batch, 1, n_mels, frames], got {tuple(mel.shape)}")
         if not 1 <= mel.shape[2] <= FREQ_DOWNSAMPLING:
@@ -261,8 +275,6 @@ class FrameMobileNetEncoder(nn.Module):
             )
         if mel.shape[3] < 1:
             raise ValueError("expected at least one time frame")
-        x = self.features(mel)
-        return x.squeeze(2).permute(0, 2, 1)
 
 
 def extract_encoder_state_dict(state_dict: Mapping[str, Tensor], prefix: str = FRAME_MN_PREFIX) -> dict[str, Tensor]:

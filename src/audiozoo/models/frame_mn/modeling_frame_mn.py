@@ -45,14 +45,9 @@ class FrameMnModel(FrameMnPreTrainedModel):
         output_hidden_states = output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         check_spectrogram_input(input_values, self.config.num_mel_bins, "frame-MobileNet")
-        hidden_states = None
-        if output_hidden_states:
-            hidden_states, features = (), input_values
-            for stage in self.network.features:
-                features = stage(features)
-                hidden_states += (features,)
-        sequence = self.network(input_values)
-        output = BaseModelOutput(last_hidden_state=sequence, hidden_states=hidden_states)
+        stages: list[torch.Tensor] | None = [] if output_hidden_states else None
+        sequence = self.network(input_values, stage_outputs=stages)  # one pass, stages collected on the way
+        output = BaseModelOutput(last_hidden_state=sequence, hidden_states=None if stages is None else tuple(stages))
         return output if return_dict else output.to_tuple()
 
 
