@@ -14,7 +14,7 @@ LOWEST = {"audio", "data", "families", "default_model", "runtime"}
 ALLOWED: dict[str, set[str]] = {
     **{room: set() for room in LOWEST},
     "layers": {"audio"},
-    "feature_extraction": {"audio", "layers"},
+    "feature_extraction": {"runtime", "audio", "layers"},
     "models": {"audio", "feature_extraction", "layers"},
     "sed": {"audio"},
     "hub": {"data", "families"},

@@ -15,7 +15,7 @@ from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ..audio.fbank import KaldiFbank
-from .features import check_sampling_rate, prepare_input
+from .features import check_sampling_rate, float32_front_end, prepare_input
 from ..layers.masking import lengths_to_valid_mask, reduce_valid_mask_by_chunks
 from ..layers.remote_code_saving import RemoteCodeSavingMixin
 
@@ -142,6 +142,7 @@ class KaldiFbankFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor
             return features[:, : self.max_length].contiguous()
         return torch.nn.functional.pad(features, (0, 0, 0, self.max_length - features.shape[1]), value=fill)
 
+    @float32_front_end
     def __call__(
         self,
         raw_audio,

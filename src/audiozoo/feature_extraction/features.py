@@ -9,10 +9,14 @@ and refuses input that would give a silently wrong answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
+
+from ..runtime import check_device
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence[float]
 
@@ -145,10 +149,46 @@ def clip_by_clip(device: str | torch.device | None, padding_value: float = 0.0) 
 def prepare_input(raw_audio, min_samples: int, sampling_rate: int, padding_value: float = 0.0,
                   device: str | torch.device | None = None):
     """The clips as `prepare_waveforms` gives them where the front end works clip by clip on CPU with zero padding
-    (no copy into one padded batch), else `prepare_batch`'s padded batch on `device`; with their [B] lengths."""
+    (no copy into one padded batch), else `prepare_batch`'s padded batch on `device`; with their [B] lengths.
+    A device this machine lacks is a `DeviceUnavailableError` before any work (never a CPU fall-back)."""
+    if device is not None:
+        check_device(device)
     if clip_by_clip(device, padding_value):
         return prepare_waveforms(raw_audio, min_samples, sampling_rate)
     return prepare_batch(raw_audio, min_samples, sampling_rate, padding_value, device)
+
+
+def _autocast_device_types() -> tuple[str, ...]:
+    """The device types whose autocast state this torch can report (MPS autocast came after torch 2.4)."""
+    kinds = []
+    for kind in ("cpu", "cuda", "mps"):
+        try:
+            torch.is_autocast_enabled(kind)
+        except (RuntimeError, TypeError, ValueError):
+            continue
+        kinds.append(kind)
+    return tuple(kinds)
+
+
+AUTOCAST_DEVICE_TYPES = _autocast_device_types()
+
+
+def float32_front_end(method: Callable) -> Callable:
+    """Run a feature extractor's method with torch.autocast off: the front ends compute in float32 as the originals
+    did, even when the caller runs its model under autocast in the same block (`--dtype bfloat16` lowers only the
+    model; under autocast the mel matrix products would run in bfloat16, ~0.5% off)."""
+
+    @functools.wraps(method)
+    def run(*args, **kwargs):
+        active = [kind for kind in AUTOCAST_DEVICE_TYPES if torch.is_autocast_enabled(kind)]
+        if not active:
+            return method(*args, **kwargs)
+        with contextlib.ExitStack() as stack:
+            for kind in active:
+                stack.enter_context(torch.autocast(device_type=kind, enabled=False))
+            return method(*args, **kwargs)
+
+    return run
 
 
 def check_sampling_rate(given: int | None, expected: int, extractor: str) -> None:

@@ -21,7 +21,7 @@ from transformers.feature_extraction_sequence_utils import SequenceFeatureExtrac
 
 from ..audio.fbank import num_rows_and_samples, row_samples
 from ..layers.remote_code_saving import RemoteCodeSavingMixin
-from .features import check_sampling_rate, prepare_input
+from .features import check_sampling_rate, float32_front_end, prepare_input
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ class SpectrogramFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtracto
             output[index : index + 1] = row
         return output
 
+    @float32_front_end
     def __call__(self, raw_audio, sampling_rate: int | None = None, return_tensors: str | None = "pt", device=None,
                  **kwargs) -> BatchFeature:
         """Mono float waveforms at `self.sampling_rate` -> `input_values` [B, 1, n_mels, T]."""

@@ -10,7 +10,7 @@ from transformers import BatchFeature
 from transformers.feature_extraction_sequence_utils import SequenceFeatureExtractor
 
 from ...audio.melspec import LogMelSpectrogram
-from ...feature_extraction.features import check_sampling_rate, prepare_input
+from ...feature_extraction.features import check_sampling_rate, float32_front_end, prepare_input
 from ...layers.masking import lengths_to_valid_mask
 from ...layers.remote_code_saving import RemoteCodeSavingMixin
 
@@ -81,6 +81,7 @@ class ByolAFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
         n_fft // 2 samples for the reflect padding."""
         return max((self.min_frames - 1) * self.hop_length, self.n_fft // 2 + 1)
 
+    @float32_front_end
     def log_mel(self, raw_audio, sampling_rate: int | None = None, device=None) -> tuple[torch.Tensor, torch.Tensor]:
         """Validated waveforms -> (log-mel [B, n_mels, T] before normalisation, frames per clip [B])."""
         return self._log_mel(raw_audio, sampling_rate, device)
@@ -92,6 +93,7 @@ class ByolAFeatureExtractor(RemoteCodeSavingMixin, SequenceFeatureExtractor):
         log_mel = self.melspec.to(lengths.device)(waveforms, lengths, normalize=normalize)
         return log_mel, self.melspec.num_frames(lengths)
 
+    @float32_front_end
     def __call__(self, raw_audio, sampling_rate: int | None = None, return_tensors: str | None = "pt",
                  return_attention_mask: bool | None = None, device=None, **kwargs) -> BatchFeature:
         """Mono float waveforms at 16 kHz -> normalised log-mel; padded frames are 0 (the mean) and masked."""
