@@ -100,6 +100,7 @@ from .default_model import default_model_path
 from .families import family_of, register_models
 from .layers.heads import time_major_patches_to_frames
 from .layers.sed_head import SedHeadSettings
+from .runtime import check_device
 
 # BEATs was pre-trained and fine-tuned on 10 s AudioSet clips; longer sounds go through it in windows of this length
 BEATS_WINDOW_SECONDS = 10.0
@@ -398,9 +399,11 @@ def load_model(path_or_hub_id: str | os.PathLike = "", *, device: str | torch.de
         path_or_hub_id: a folder written by `audiozoo convert` / training, or a Hub id; "" (HEAR's "no file given")
             loads the offline default model bundled with the package (a small BYOL-A drum-hit classifier). For a
             classifier folder the encoder is the classifier's; its head is not used.
-        device: where to put the model (default: stay on the CPU; the HEAR tools call `.to(device)` themselves).
+        device: where to put the model (default: stay on the CPU; the HEAR tools call `.to(device)` themselves);
+            a device this machine lacks is a `DeviceUnavailableError` before anything loads.
         window_batch_size: windows per encoder pass (memory bound for long audio).
     """
+    check_device(device)
     register_models()  # idempotent; registration may have been deferred (the command line)
     source = str(path_or_hub_id) if str(path_or_hub_id) else str(default_model_path())
     config = AutoConfig.from_pretrained(source)

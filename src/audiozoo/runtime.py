@@ -50,7 +50,18 @@ def low_precision_note(model_type: str | None, dtype: Any) -> str | None:
         return None
     return (f"{model_type} under {str(dtype).removeprefix('torch.')} differs from float32 by up to {bound:g} of "
             "the largest output (measured on its parity case; other families stay within "
-            f"{LOW_PRECISION_TOLERANCE[str(dtype).removeprefix('torch.')]:g}); use --dtype float32 where that matters")
+            f"{LOW_PRECISION_TOLERANCE[str(dtype).removeprefix('torch.')]:g}); use float32 where that matters")
+
+
+class LowPrecisionWarning(UserWarning):
+    """A family whose outputs at bfloat16 / float16 stray further from float32 than the usual bound."""
+
+
+def warn_low_precision(model_type: str | None, dtype: Any) -> None:
+    """Warn (`LowPrecisionWarning`) where `low_precision_note` has a note for this family and dtype."""
+    note = low_precision_note(model_type, dtype)
+    if note is not None:
+        warnings.warn(note, LowPrecisionWarning, stacklevel=2)
 
 
 class CompileFallbackWarning(RuntimeWarning):
@@ -203,6 +214,7 @@ __all__ = [
     "DeviceUnavailableError",
     "LOW_PRECISION_TOLERANCE",
     "LOW_PRECISION_TOLERANCE_BY_FAMILY",
+    "LowPrecisionWarning",
     "autocast",
     "check_device",
     "compile_model",
@@ -211,4 +223,5 @@ __all__ = [
     "low_precision_note",
     "low_precision_tolerance",
     "resolve_dtype",
+    "warn_low_precision",
 ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..runtime import DTYPE_NAMES, LOW_PRECISION_TOLERANCE
+
 TASKS = ("embed", "predict", "pseudo-label")
 ON_ERROR = ("stop", "skip")
 
@@ -22,7 +24,10 @@ def _add_run_arguments(parser: argparse.ArgumentParser, *, data_required: bool =
     parser.add_argument("--output", required=True,
                         help="X.h5: one HDF5 file, merged from the shards at the end; any other path: a folder that "
                              "keeps the shards (shard-00000.h5, ...) with an index.json")
-    parser.add_argument("--batch_size", type=int, default=16, help="clips per forward pass (windows for 10 s models)")
+    parser.add_argument("--batch_size", type=int, default=None,
+                        help="clips per forward pass (windows for 10 s models); default: per model family and device "
+                             "(audiozoo.runtime.default_batch_size: small on the CPU, where convolutional models run "
+                             "one clip at a time, 32 on a GPU)")
     parser.add_argument("--num_workers", type=int, default=2, help="DataLoader processes that decode audio")
     parser.add_argument("--shard_size", type=int, default=1000,
                         help="clips per shard: the unit written to disk, split between processes and resumed")
@@ -38,7 +43,23 @@ def _add_run_arguments(parser: argparse.ArgumentParser, *, data_required: bool =
                              "(default), or skip it and list it in OUTPUT.errors.tsv")
     parser.add_argument("--audio_column", default="audio", help="audio column of a datasets folder")
     parser.add_argument("--device", default=None,
-                        help="default: this process's device (one GPU per process under accelerate launch, else CPU)")
+                        help="cpu, cuda, cuda:N or mps; default: this process's device (one GPU per process under "
+                             "accelerate launch, else CPU). A device this machine lacks is an error, never the CPU")
+    add_runtime_arguments(parser)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dtype and --compile, for every command that runs a model (classify, detect, embed, predict,
+    pseudo-label); see audiozoo.runtime."""
+    parser.add_argument("--dtype", choices=DTYPE_NAMES, default="float32",
+                        help="compute dtype of the model: float32 (default, as the originals), or bfloat16 / float16 "
+                             "under torch.autocast (weights and front end stay float32; outputs differ from float32 by "
+                             f"up to {LOW_PRECISION_TOLERANCE['bfloat16'] * 100:g}%% (bfloat16) / "
+                             f"{LOW_PRECISION_TOLERANCE['float16'] * 100:g}%% (float16) of the largest output, "
+                             "frame-MobileNet more)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the encoder: the first batch (and each new input shape) waits tens of "
+                             "seconds for the compiler; where compiling fails, a warning and the eager model")
 
 
 def add_embed_file_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,7 +108,8 @@ def inference_options(task: str, args: argparse.Namespace) -> dict:
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     options = {name: getattr(args, name) for name in ("data", "output", "batch_size", "num_workers", "shard_size",
-                                                       "max_padding", "resume", "on_error", "audio_column", "device")}
+                                                       "max_padding", "resume", "on_error", "audio_column", "device",
+                                                       "dtype", "compile")}
     if task == "pseudo-label":
         options["teachers"] = tuple(args.teachers)
     else:
@@ -98,5 +120,5 @@ def inference_options(task: str, args: argparse.Namespace) -> dict:
     return options
 
 
-__all__ = ["ON_ERROR", "TASKS", "add_embed_arguments", "add_embed_file_arguments", "add_predict_arguments", "add_pseudo_label_arguments",
-           "inference_options"]
+__all__ = ["ON_ERROR", "TASKS", "add_embed_arguments", "add_embed_file_arguments", "add_predict_arguments",
+           "add_pseudo_label_arguments", "add_runtime_arguments", "inference_options"]

@@ -45,6 +45,7 @@ import torch
 
 from ..audio.io import resample, to_mono
 from ..data.sources import Example, example_file, example_name, examples_from_source, is_dataset_folder
+from ..runtime import check_device, resolve_dtype
 from .options import (
     ON_ERROR,
     add_embed_arguments,
@@ -149,10 +150,10 @@ def _progress(total: int, description: str, enabled: bool):
 
 
 def run_inference(task: str, data: str | Path, output: str | Path, *, model: str | None = None, teachers=(),
-                  level: str = "clip", layer: int | None = None, batch_size: int = 16, num_workers: int = 2,
+                  level: str = "clip", layer: int | None = None, batch_size: int | None = None, num_workers: int = 2,
                   shard_size: int = 1000, max_padding: float = 0.0, resume: bool = False, on_error: str = "stop",
-                  audio_column: str = "audio", device: str | None = None, progress: bool = True,
-                  stop_after_shards: int | None = None) -> Path:
+                  audio_column: str = "audio", device: str | None = None, dtype: str = "float32",
+                  compile: bool = False, progress: bool = True, stop_after_shards: int | None = None) -> Path:
     """Run `task` ("embed", "predict" or "pseudo-label") over a data source and write `output`; returns its path.
 
     Args:
@@ -161,21 +162,29 @@ def run_inference(task: str, data: str | Path, output: str | Path, *, model: str
             kept, with index.json).
         model: the model of embed / predict; teachers: the PretrainedSED teachers of pseudo-label.
         level: "clip" or "frame" (embed, predict); layer: hidden state N (embed).
-        batch_size: clips per forward pass (windows, for windowed models); num_workers: decoding processes.
+        batch_size: clips per forward pass (windows, for windowed models); default (None): the model family's on
+            this device, `audiozoo.runtime.default_batch_size`. num_workers: decoding processes.
         shard_size: clips per shard; max_padding: see `options.py` (0: only equal lengths share a batch).
         resume: keep the finished shards of a killed run with the same settings.
         on_error: "stop" (bad rows stop the run before it starts) or "skip" (listed in `<output>.errors.tsv`).
-        device: default: this process's accelerate device.
+        device: "cpu", "cuda", "cuda:N", "mps"; default: this process's accelerate device. A device this machine
+            lacks is a `DeviceUnavailableError` before any work (never a CPU fall-back).
+        dtype: "float32" (default), or "bfloat16" / "float16": the models run under torch.autocast, features in
+            float32 (`audiozoo.runtime`; the outputs differ from float32 within `runtime.low_precision_tolerance`).
+            Part of the settings a resumed run must match.
+        compile: torch.compile the encoders (`runtime.compile_model`: eager, with a warning, where it fails).
         stop_after_shards: test hook: stop (RunInterrupted) after writing this many shards, as a killed run.
     """
     import audiozoo
     from accelerate import PartialState
 
+    check_device(device)  # before anything is read or loaded; None: accelerate's device, which exists
+    resolve_dtype(dtype)
     audiozoo.load()  # the families' Auto classes
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
     for name, value in (("batch_size", batch_size), ("shard_size", shard_size)):
-        if value < 1:
+        if value is not None and value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     if max_padding < 0:
         raise ValueError(f"max_padding must be >= 0, got {max_padding}")
@@ -192,12 +201,15 @@ def run_inference(task: str, data: str | Path, output: str | Path, *, model: str
     root = None if is_dataset_folder(data) else data if data.is_dir() else data.parent
     names = [example_name(example, root) for example in examples]
     runner = build_task(task, model=model, teachers=teachers, level=level, layer=layer,
-                        device=device or state.device, batch_size=batch_size)
+                        device=device or state.device, batch_size=batch_size, dtype=dtype, compile=compile)
+    batch_size = runner.batch_size  # the family's default on this device where none was given
     num_shards = math.ceil(len(examples) / shard_size)
+    # float32 runs keep the settings of runs written before dtype existed (so they still resume)
+    precision = {} if runner.compute_dtype == "float32" else {"dtype": runner.compute_dtype}
     settings = json.loads(json.dumps({
         "task": task, "data": str(data.resolve()), "clips": len(examples),
         "clip_names": _digest(names), "shard_size": shard_size, "batch_size": batch_size,
-        "max_padding": max_padding, "on_error": on_error, **runner.settings()}))
+        "max_padding": max_padding, "on_error": on_error, **precision, **runner.settings()}))
     if merged and output.exists():
         if not resume:
             raise FileExistsError(f"{output} exists; delete it or choose another --output")

@@ -8,6 +8,10 @@ ragged) and what they depend on (`settings`, checked when a run is resumed).
 Windowed models (PretrainedSED frame classifiers) run as their pipeline and the original inference script do:
 the clip is cut into windows of `sed_head.window_seconds` (10 s), the last one zero-padded, and the windows' frames
 are concatenated. `windowed` tasks take clips of any length in one batch (their windows are all alike).
+
+Every task runs its models on `device`, under `torch.autocast` at `dtype` (bfloat16 / float16; the front ends stay
+float32), compiled with `compile=True` (audiozoo.runtime); `batch_size=None` is the family's default on that device
+(`runtime.default_batch_size`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from transformers import (
 from ..layers.heads import masked_mean
 from ..layers.sed_head import SedHeadSettings
 from ..pipelines.audio_classification import aggregate_windows, split_windows
+from ..runtime import autocast, compile_model, default_batch_size, resolve_dtype, warn_low_precision
 
 # what padded frames of a shorter clip hold in a [N, C, T] pseudo-label array: a confident "absent", the value
 # `audiozoo distill`'s reader itself pads with when a clip's logits end before its training window does
@@ -90,9 +95,28 @@ class InferenceTask:
     labels: list[str] | None = None
     frame_rate: float | None = None
 
-    def __init__(self, device: str | torch.device = "cpu", batch_size: int = 16):
+    def __init__(self, device: str | torch.device = "cpu", batch_size: int | None = None, dtype: str = "float32",
+                 compile: bool = False):
         self.device = torch.device(device)
         self.batch_size = batch_size
+        resolve_dtype(dtype)  # an unknown name fails before any model loads
+        self.compute_dtype, self.compile = str(dtype).removeprefix("torch."), bool(compile)
+
+    def _prepare_models(self, models) -> None:
+        """After the models are loaded: the default batch size of the (first) model's family on this device, a
+        warning where the family strays far from float32 at this dtype, torch.compile where asked."""
+        model_type = models[0].config.model_type
+        if self.batch_size is None:
+            self.batch_size = default_batch_size(model_type, self.device)
+        warn_low_precision(model_type, self.compute_dtype)
+        if self.compile:
+            for model in models:
+                compile_model(model)
+
+    def _run(self, model, inputs: dict, **kwargs):
+        """`model(**inputs)` at the task's compute dtype (features are computed before, in float32)."""
+        with autocast(self.device, self.compute_dtype):
+            return model(**inputs, **kwargs)
 
     def settings(self) -> dict:
         raise NotImplementedError
@@ -122,8 +146,9 @@ class EmbedTask(InferenceTask):
     name = "embed"
     value_name = "embeddings"
 
-    def __init__(self, model: str, level: str = "clip", layer: int | None = None, device="cpu", batch_size: int = 16):
-        super().__init__(device, batch_size)
+    def __init__(self, model: str, level: str = "clip", layer: int | None = None, device="cpu",
+                 batch_size: int | None = None, dtype: str = "float32", compile: bool = False):
+        super().__init__(device, batch_size, dtype, compile)
         if level not in ("clip", "frame"):
             raise ValueError(f"level must be 'clip' or 'frame', got {level!r}")
         self.model_name, self.level, self.layer = model, level, layer
@@ -138,6 +163,7 @@ class EmbedTask(InferenceTask):
         if level == "frame":
             self.time_axis = 0
             self.frame_rate = float(self.model.config.frame_rate)
+        self._prepare_models([self.model])
 
     def settings(self) -> dict:
         return {**model_identity(self.model_name), "level": self.level, "layer": self.layer}
@@ -145,7 +171,7 @@ class EmbedTask(InferenceTask):
     @torch.no_grad()
     def __call__(self, waveforms):
         inputs = self._features(self.feature_extractor, waveforms)
-        encoded = self.model(**inputs, output_hidden_states=self.layer is not None)
+        encoded = self._run(self.model, inputs, output_hidden_states=self.layer is not None)
         if self.layer is not None:
             states = encoded.hidden_states
             if not -len(states) <= self.layer < len(states):
@@ -155,11 +181,11 @@ class EmbedTask(InferenceTask):
         if self.level == "clip" and self.layer is None:
             pooled = getattr(encoded, "pooler_output", None)
             if pooled is None:
-                pooled = masked_mean(encoded.last_hidden_state, getattr(encoded, "attention_mask", None))
+                pooled = masked_mean(encoded.last_hidden_state.float(), getattr(encoded, "attention_mask", None))
             return list(pooled.float().cpu().numpy())
         frames, mask = self.model.frame_features(encoded)
         if self.level == "clip":
-            return list(masked_mean(frames, mask).float().cpu().numpy())
+            return list(masked_mean(frames.float(), mask).cpu().numpy())
         frames = frames.float().cpu().numpy()
         if mask is None:
             return list(frames)
@@ -175,8 +201,9 @@ class PredictTask(InferenceTask):
     name = "predict"
     value_name = "probabilities"
 
-    def __init__(self, model: str, level: str = "clip", device="cpu", batch_size: int = 16):
-        super().__init__(device, batch_size)
+    def __init__(self, model: str, level: str = "clip", device="cpu", batch_size: int | None = None,
+                 dtype: str = "float32", compile: bool = False):
+        super().__init__(device, batch_size, dtype, compile)
         if level not in ("clip", "frame"):
             raise ValueError(f"level must be 'clip' or 'frame', got {level!r}")
         self.model_name, self.level = model, level
@@ -195,6 +222,7 @@ class PredictTask(InferenceTask):
         if level == "frame":
             self.time_axis = 0
             self.frame_rate = float(self.model.config.frame_rate)
+        self._prepare_models([self.model])
 
     def settings(self) -> dict:
         return {**model_identity(self.model_name), "level": self.level}
@@ -213,13 +241,13 @@ class PredictTask(InferenceTask):
             window = int(round(window * self.sampling_rate)) if window else None
             if window is not None and max(wave.size for wave in waveforms) > window:
                 return [self._clip_in_windows(wave, window) for wave in waveforms]
-            logits = self.model(**self._features(self.feature_extractor, waveforms)).logits.float()
+            logits = self._run(self.model, self._features(self.feature_extractor, waveforms)).logits.float()
             probabilities = logits.softmax(-1) if self.activation == "softmax" else logits.sigmoid()
             return list(probabilities.cpu().numpy())
         if self.windowed:
             return self._windowed(waveforms)
-        output = self.model(**self._features(self.feature_extractor, waveforms))
-        probabilities = output.probabilities if output.probabilities is not None else output.logits.sigmoid()
+        output = self._run(self.model, self._features(self.feature_extractor, waveforms))
+        probabilities = output.probabilities if output.probabilities is not None else output.logits.float().sigmoid()
         probabilities = probabilities.float().cpu().numpy()
         if output.frame_mask is None:
             return list(probabilities)
@@ -231,14 +259,16 @@ class PredictTask(InferenceTask):
         zero-padded) and aggregated as the audio-classification pipeline does (sigmoid: the highest window
         probability; softmax: the mean window probability weighted by each window's audio)."""
         windows, audio = split_windows(wave, window)
-        logits = torch.cat([self.model(**self._features(self.feature_extractor, list(windows[start : start + self.batch_size])))
+        logits = torch.cat([self._run(self.model, self._features(self.feature_extractor,
+                                                                 list(windows[start : start + self.batch_size])))
                             .logits.float().cpu() for start in range(0, len(windows), self.batch_size)])
         return aggregate_windows(logits, torch.from_numpy(audio), self.activation).numpy()
 
     def _windowed(self, waveforms):
         window = int(round(self.window_seconds * self.sampling_rate))
         windows, counts = _windows(waveforms, window)
-        frames = torch.cat([self.model(**self._features(self.feature_extractor, windows[start : start + self.batch_size]))
+        frames = torch.cat([self._run(self.model, self._features(self.feature_extractor,
+                                                                 windows[start : start + self.batch_size]))
                             .probabilities.float().cpu() for start in range(0, windows.shape[0], self.batch_size)])
         results, start = [], 0
         for wave, count in zip(waveforms, counts, strict=True):
@@ -268,8 +298,9 @@ class PseudoLabelTask(InferenceTask):
     pad_value = ABSENT_LOGIT
     windowed = True
 
-    def __init__(self, teachers, device="cpu", batch_size: int = 16):
-        super().__init__(device, batch_size)
+    def __init__(self, teachers, device="cpu", batch_size: int | None = None, dtype: str = "float32",
+                 compile: bool = False):
+        super().__init__(device, batch_size, dtype, compile)
         teachers = [str(teacher) for teacher in teachers]
         if not teachers:
             raise ValueError("pseudo labels need at least one teacher")
@@ -282,6 +313,7 @@ class PseudoLabelTask(InferenceTask):
                                  "(config.sed_head); pseudo labels come from PretrainedSED frame classifiers")
             self.members.append((model.to(self.device).eval(), AutoFeatureExtractor.from_pretrained(teacher)))
         self._check_teachers()
+        self._prepare_models([model for model, _ in self.members])
         first, extractor = self.members[0]
         self.labels = _labels(first.config)
         self.frame_rate = float(first.config.frame_rate)
@@ -325,8 +357,8 @@ class PseudoLabelTask(InferenceTask):
         """One teacher's strong logits per clip, [C, T] float32 (what the ensemble averages)."""
         model, extractor = self.members[member]
         windows, counts = _windows(waveforms, int(round(self.window_seconds * self.sampling_rate)))
-        logits = torch.cat([model(**self._features(extractor, windows[start : start + self.batch_size])).logits
-                            .float().cpu() for start in range(0, windows.shape[0], self.batch_size)])
+        logits = torch.cat([self._run(model, self._features(extractor, windows[start : start + self.batch_size]))
+                            .logits.float().cpu() for start in range(0, windows.shape[0], self.batch_size)])
         clips, start = [], 0
         for count in counts:
             clips.append(logits[start : start + count].reshape(-1, logits.shape[-1]).T.numpy())
@@ -342,22 +374,24 @@ class PseudoLabelTask(InferenceTask):
 
 
 def build_task(task: str, *, model: str | None = None, teachers=(), level: str = "clip", layer: int | None = None,
-               device="cpu", batch_size: int = 16) -> InferenceTask:
+               device="cpu", batch_size: int | None = None, dtype: str = "float32",
+               compile: bool = False) -> InferenceTask:
     """The task a command runs: "embed", "predict" or "pseudo-label"."""
+    run = {"dtype": dtype, "compile": compile}
     if task == "pseudo-label":
         if model is not None:
             raise ValueError("pseudo-label takes teachers, not a model")
-        return PseudoLabelTask(teachers, device, batch_size)
+        return PseudoLabelTask(teachers, device, batch_size, **run)
     if model is None:
         raise ValueError(f"{task} needs a model")
     if teachers:
         raise ValueError(f"{task} takes one model, not teachers")
     if task == "embed":
-        return EmbedTask(model, level, layer, device, batch_size)
+        return EmbedTask(model, level, layer, device, batch_size, **run)
     if task == "predict":
         if layer is not None:
             raise ValueError("--layer is for embed")
-        return PredictTask(model, level, device, batch_size)
+        return PredictTask(model, level, device, batch_size, **run)
     raise ValueError(f"unknown task {task!r}; expected embed, predict or pseudo-label")
 
 
