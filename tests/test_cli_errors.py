@@ -169,6 +169,8 @@ def test_detect_json_stays_json_with_tsv(sed_dir, bad_files, tmp_path, capsys):
     (["--median-window", "0"], "--median-window"),
     (["--chunk-batch-size", "0"], "--chunk-batch-size"),
     (["--device", "gpu"], "--device"),
+    (["--dtype", "float64"], "--dtype"),
+    (["--dtype", "bf16"], "--dtype"),
 ])
 def test_bad_flag_values_are_usage_errors(sed_dir, capsys, flags, named):
     with pytest.raises(SystemExit) as exit_info:
@@ -214,7 +216,7 @@ def test_cuda_without_cuda_is_an_error_not_a_cpu_fallback(classifier_dir, capsys
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert main(["classify", str(EXAMPLE_CLIP), "--model", classifier_dir, "--device", "cuda:3"]) == 2
-    assert "1 CUDA device (cuda:0 to cuda:0)" in capsys.readouterr().err
+    assert "there is 1 CUDA device (cuda:0)" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------------------------

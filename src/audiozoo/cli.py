@@ -20,6 +20,9 @@ load the model and process the files. A problem is one line on stderr, `audiozoo
 with status 2 (argparse's), failed inputs and models that do not load with status 1; `--debug` shows the traceback.
 Commands over several files process every good file and report every bad one (`--on_error skip`, the default), or
 end at the first bad one (`--on_error stop`, which ends before the model loads if a file fails the first check).
+The commands that run a model (classify, detect, embed, predict, pseudo-label) take `--device` (a device this
+machine lacks is a usage error, never the CPU instead), `--dtype float32|bfloat16|float16` (autocast) and
+`--compile` (torch.compile of the encoder); see audiozoo.runtime.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 
 from .conversion.arguments import CONVERSION_COMMANDS, conversion_options
@@ -40,8 +44,10 @@ from .inference.options import (
     add_embed_file_arguments,
     add_predict_arguments,
     add_pseudo_label_arguments,
+    add_runtime_arguments,
     inference_options,
 )
+from .runtime import CompileFallbackWarning, LowPrecisionWarning
 from .training.options import (
     PRETRAIN_RECIPES,
     FinetuneArgs,
@@ -317,21 +323,27 @@ def _load_library(args: argparse.Namespace) -> None:
 
 
 def check_device(device: str) -> None:
-    """A device this machine has, or a usage error (never a silent fall-back to the CPU)."""
-    import torch
+    """A device this machine has, or a usage error (never a silent fall-back to the CPU): `runtime.check_device`,
+    its message naming the flag."""
+    from .runtime import DeviceUnavailableError
+    from .runtime import check_device as check
 
-    kind, _, index = device.partition(":")
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            build = "a CPU-only torch build" if torch.version.cuda is None else "no usable CUDA device"
-            raise UsageError(f"--device {device}: this machine has {build} (torch {torch.__version__}); "
-                             "use --device cpu")
-        count = torch.cuda.device_count()
-        if index and int(index) >= count:
-            raise UsageError(f"--device {device}: there {'is' if count == 1 else 'are'} {count} CUDA device"
-                             f"{'' if count == 1 else 's'} (cuda:0 to cuda:{count - 1})")
-    elif kind == "mps" and not torch.backends.mps.is_available():
-        raise UsageError(f"--device {device}: MPS is not available here; use --device cpu")
+    try:
+        check(device, flag="--device")
+    except DeviceUnavailableError as error:
+        raise UsageError(str(error)) from None
+
+
+def prepare_model(args: argparse.Namespace, model_of) -> None:
+    """--dtype and --compile for a loaded model (`model_of()`, asked for only when one of them is given): a warning
+    where the family strays far from float32 at this dtype, torch.compile of its encoder (eager, with a warning,
+    where compiling fails)."""
+    from .runtime import compile_model, warn_low_precision
+
+    if args.dtype != "float32":
+        warn_low_precision(model_of().config.model_type, args.dtype)
+    if args.compile:
+        compile_model(model_of())
 
 
 def load_model(name: str, loader):
@@ -395,9 +407,10 @@ def classify(args: argparse.Namespace) -> int:
 
     classifier = load_model(model, lambda name: pipeline("audio-classification", model=name, device=args.device,
                                                          dtype=torch.float32))
+    prepare_model(args, lambda: classifier.model)
 
     def process(path: str):
-        scores = classifier(path, top_k=args.top_k, allow_truncated=args.allow_truncated)
+        scores = classifier(path, top_k=args.top_k, allow_truncated=args.allow_truncated, autocast_dtype=args.dtype)
         if not args.json:
             print(path)
             for entry in scores:
@@ -445,8 +458,9 @@ def embed(args: argparse.Namespace) -> int:
     from .inference.embeddings import embed_audio, load_encoder
 
     feature_extractor, model = load_model(model_name, lambda name: load_encoder(name, args.device))
+    prepare_model(args, lambda: model)
     embedded = run.each(files, lambda path: embed_audio(feature_extractor, model, path, args.level, args.device,
-                                                        allow_truncated=args.allow_truncated))
+                                                        allow_truncated=args.allow_truncated, dtype=args.dtype))
     if not embedded:
         return run.exit_status()
     names = [path for path, _ in embedded]
@@ -542,6 +556,7 @@ def detect(args: argparse.Namespace) -> int:
 
     detector = load_model(model, lambda name: pipeline("sound-event-detection", model=name, device=args.device,
                                                        dtype=torch.float32))
+    prepare_model(args, lambda: detector.model)
 
     # Files are read, run and post-processed in 10 s windows (memory does not grow with their length); events are
     # printed and TSV rows written as soon as they are final, the spectrogram of --plot is drawn from the same pass.
@@ -574,7 +589,7 @@ def detect(args: argparse.Namespace) -> int:
             tsv.start_file(Path(path).name)
         try:
             events = detector(path, median_window=median_window, chunk_batch_size=args.chunk_batch_size,
-                              on_event=None if several else on_event,
+                              autocast_dtype=args.dtype, on_event=None if several else on_event,
                               on_audio=None if spectrogram is None else spectrogram.push, **options)
         except Exception:
             if tsv is not None:
@@ -730,6 +745,7 @@ def _add_inference_arguments(parser: argparse.ArgumentParser, model_required: bo
                         "status is 1 at the end) or end the run there (stop)")
     parser.add_argument("--allow_truncated", action="store_true",
                         help="decode files whose data ends before their header says (instead of refusing them)")
+    add_runtime_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -762,8 +778,9 @@ def build_parser() -> argparse.ArgumentParser:
                                help="probability threshold (default 0.5); several values, or LABEL=VALUE per class")
     detect_parser.add_argument("--median-window", nargs="+", default=None, type=_per_class(_positive_int, "FRAMES"),
                                help="median filter in frames (default 9 = 360 ms); LABEL=FRAMES per class")
-    detect_parser.add_argument("--chunk-batch-size", type=_positive_int, default=8,
-                               help="10 s windows per forward pass")
+    detect_parser.add_argument("--chunk-batch-size", type=_positive_int, default=None,
+                               help="10 s windows per forward pass (default: per model family and device, "
+                               "audiozoo.runtime.default_batch_size)")
     detect_parser.add_argument("--tsv", default=None, help="write events as TSV (filename, onset, offset, event_label)")
     detect_parser.add_argument("--plot", default=None, help="write a spectrogram + event-roll PNG (one file)")
     detect_parser.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -822,12 +839,27 @@ def _leaf_parsers(parser: argparse.ArgumentParser):
                 yield from children or [sub]
 
 
+def _one_line_warnings(show):
+    """The package's own warnings for the command line (a compile that fell back to eager, a family far from float32
+    at --dtype) as one line, `audiozoo: warning: ...`; other warnings as Python shows them."""
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, (CompileFallbackWarning, LowPrecisionWarning)):
+            print(f"{PROG}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (argparse's usage errors raise SystemExit(2) as usual)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():  # restores showwarning (main may run again in this process)
+            warnings.showwarning = _one_line_warnings(warnings.showwarning)
+            return args.handler(args)
     except KeyboardInterrupt:
         if args.debug:
             raise
