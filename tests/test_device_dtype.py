@@ -210,9 +210,6 @@ def test_runner_and_hear_refuse_a_missing_device_before_any_work(no_cuda, tmp_pa
         run_inference("embed", tmp_path / "missing.csv", tmp_path / "out.h5", model="x/y", dtype="float64")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="the pipelines do not check the device: transformers' Pipeline.__init__ moves the model first "
-                          "('Torch not compiled with CUDA enabled'); the command line checks it (see the CLI tests)")
 def test_pipeline_on_a_missing_device_is_a_clear_error():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")

@@ -42,7 +42,7 @@ from transformers import BatchFeature
 from transformers.pipelines import PIPELINE_REGISTRY, AudioClassificationPipeline
 
 from ..audio.io import LibsndfileDecodeError
-from ..runtime import autocast, default_batch_size, resolve_dtype
+from ..runtime import autocast, check_device, default_batch_size, resolve_dtype
 from .audio_input import decode_audio_input, is_url, minimum_samples, name_list_items, unwrap
 
 
@@ -89,6 +89,18 @@ def aggregate_windows(window_logits: torch.Tensor, window_audio: torch.Tensor, f
 class AudiozooAudioClassificationPipeline(AudioClassificationPipeline):
     """Audio classification with file decoding (soundfile), down-mixing and resampling (soxr) built in, and clips
     longer than a fixed-window model's window classified window by window (see the module docstring)."""
+
+    def __init__(self, *args, **kwargs):
+        # before the parent moves the model there: a device this machine lacks is one clear error, not torch's
+        check_device(kwargs.get("device"))
+        super().__init__(*args, **kwargs)
+
+    def _feature_device(self):
+        """Where `preprocess` computes features: on the model's accelerator (one batched pass there) unless this
+        is a DataLoader worker process (`num_workers`), which must not touch CUDA; else on the CPU."""
+        if self.device.type == "cpu" or torch.utils.data.get_worker_info() is not None:
+            return None
+        return self.device
 
     def __call__(self, inputs, **kwargs):
         if self._window_samples() is not None:
@@ -151,7 +163,8 @@ class AudiozooAudioClassificationPipeline(AudioClassificationPipeline):
             return {"windows": windows, "window_audio": audio_samples}
         # always return the mask so that items of different lengths can be collated when batch_size > 1
         processed = self.feature_extractor(
-            waveform, sampling_rate=target, return_tensors="pt", return_attention_mask=True
+            waveform, sampling_rate=target, return_tensors="pt", return_attention_mask=True,
+            device=self._feature_device()
         )
         if self.dtype is not None:
             processed = processed.to(dtype=self.dtype)
@@ -189,7 +202,8 @@ class AudiozooAudioClassificationPipeline(AudioClassificationPipeline):
         windows, logits = model_inputs["windows"], []
         for start in range(0, windows.shape[0], chunk_batch_size):
             features = self.feature_extractor(list(windows[start : start + chunk_batch_size]),
-                                              sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt")
+                                              sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt",
+                                              device=self.device)
             features = {key: value.to(self.device, dtype=self.dtype if value.is_floating_point() and self.dtype
                                       else value.dtype) for key, value in features.items()}
             logits.append(self.model(**features).logits.float().cpu())
