@@ -14,16 +14,17 @@ The baseline is the original inference script (PretrainedSED inference.py) as fa
 (the last zero-padded) goes through the front end and the model on its own, then concatenation, scipy's median
 filter (as the original) and the same thresholding, with the attention the original model computes: eager
 (q k^T, softmax, @ v) for ATST-F, ASiT and BEATs, `F.scaled_dot_product_attention` for fPaSST (its own Attention)
-and M2D (timm's fused attention), q, k and v from one GEMM as timm's fused `qkv` layer (ATST-F, fPaSST, ASiT, M2D;
-`as_original_attention`); frame-MobileNet has none; linear layers through torch's `F.linear` (MKL's sgemm).
-Ours is `pipeline("sound-event-detection")` with its defaults: SDPA attention, windows batched per
-`chunk_batch_size` (its default unless given), linear layers through oneDNN on x86 CPUs, streamed median filter
-and event extraction. Both start from the
-decoded 16 kHz waveform and run in float32. The two paths alternate within each repeat (the machine may be shared);
-prints the best and the median time of each, their ratio, the max abs difference of the frame probabilities and
-whether the events are the same (random weights put most frame probabilities near 0.5, so a few frames may fall on
-the other side of the threshold; the line then says how many and how close to it they are). `--profile` adds one
-timed run of each path split into front end, encoder, head, median filter, event extraction and glue.
+and M2D (timm's fused attention), q, k and v from one GEMM as timm's fused `qkv` layer (ATST-F, fPaSST, ASiT, M2D),
+BEATs' whole score matrix and position bias at once (`as_original_attention`); frame-MobileNet has none; linear
+layers through torch's `F.linear` (MKL's sgemm). Ours is `pipeline("sound-event-detection")` with its defaults:
+SDPA attention, windows batched per `chunk_batch_size` (its default unless given), linear layers through oneDNN on
+x86 CPUs (`--mkl-linear`: through torch's `F.linear` as before, to see what that part gives), streamed median filter
+and event extraction. Both start from the decoded 16 kHz waveform and run in float32. The two paths alternate
+within each repeat (the machine may be shared); prints the best and the median time of each, their ratio, the max
+abs difference of the frame probabilities and whether the events are the same (random weights put most frame
+probabilities near 0.5, so a few frames may fall on the other side of the threshold; the line then says how many
+and how close to it they are). `--profile` adds one timed run of each path split into front end, encoder, head,
+median filter, event extraction and glue.
 """
 
 from __future__ import annotations
@@ -66,20 +67,26 @@ ORIGINAL_ATTENTION = {"ATST-F": "eager", "ASIT": "eager", "BEATs": "eager", "fpa
                       "frame_mn06": None, "frame_mn10": None}
 
 
-def as_original_attention(model: torch.nn.Module, kernel: str) -> int:
-    """Give the timm-style attention layers of `model` the original's forward: ONE q/k/v projection (timm's fused
-    `qkv` Linear: the original computes q, k and v in one GEMM, the port in three), then `(q @ k^T) * scale`, softmax,
-    `@ v` ("eager": ATST-F, ASiT) or `F.scaled_dot_product_attention` ("sdpa": fPaSST, M2D), then the projection.
-    Returns how many layers it changed (BEATs' attention, with separate projections in the original too, keeps its
-    own eager forward)."""
-    from audiozoo.layers.vit import ViTSelfAttention
+def as_original_attention(model: torch.nn.Module, kernel: str) -> list[str]:
+    """Give `model`'s attention layers the original's computation, and say what changed.
 
-    changed = 0
+    timm-style layers (ATST-F, fPaSST, ASiT, M2D): ONE q/k/v projection (timm's fused `qkv` Linear: the original
+    computes q, k and v in one GEMM, the port in three), then `(q @ k^T) * scale`, softmax, `@ v` ("eager": ATST-F,
+    ASiT) or `F.scaled_dot_product_attention` ("sdpa": fPaSST, M2D), then the projection. BEATs (separate q/k/v
+    projections in the original too; eager): the whole [B, H, L, L] scores and gated position bias at once, as the
+    original's `torch.bmm`, not the port's blocks of query rows."""
+    from audiozoo.layers.vit import ViTSelfAttention
+    from audiozoo.models.beats.modeling_beats import BeatsSelfAttention
+
+    changes = []
     for module in model.modules():
         if isinstance(module, ViTSelfAttention) and not module.fused_qkv:
             module.forward = original_attention_forward(module, kernel)
-            changed += 1
-    return changed
+            changes.append("one q/k/v GEMM")
+        elif isinstance(module, BeatsSelfAttention):
+            module.QUERY_BLOCK_ELEMENTS = {"cpu": sys.maxsize, "default": sys.maxsize}  # one block: all query rows
+            changes.append("whole score matrix")
+    return sorted(set(changes))
 
 
 def original_attention_forward(attention, kernel: str):
@@ -269,12 +276,12 @@ def compare(folder: Path, family: str, waveform: np.ndarray, repeats: int, chunk
     ours = pipeline("sound-event-detection", model=str(folder), dtype=torch.float32)
     kwargs = {} if baseline_attention is None else {"attn_implementation": baseline_attention}
     original = pipeline("sound-event-detection", model=str(folder), dtype=torch.float32, model_kwargs=kwargs)
-    fused = as_original_attention(original.model, baseline_attention) if baseline_attention else 0
+    changes = as_original_attention(original.model, baseline_attention) if baseline_attention else []
     batch = chunk_batch_size
     print(f"{family}: {sum(p.numel() for p in ours.model.parameters()) / 1e6:.1f} M parameters; "
           f"{waveform.size / 16000 / 60:g} min of real audio ({math.ceil(waveform.size / 160000)} windows of 10 s); "
           f"threads={torch.get_num_threads()}; original loop: attention {baseline_attention or 'none'}"
-          f"{' with one q/k/v GEMM' if fused else ''}; pipeline: attention "
+          f"{''.join(f', {change}' for change in changes)}; pipeline: attention "
           f"{ours.model.config._attn_implementation if baseline_attention else 'none'}, chunk_batch_size "
           f"{batch or 'default'}", flush=True)
 
@@ -340,10 +347,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's); 1 is steadier on a machine other processes load")
+    parser.add_argument("--mkl-linear", action="store_true",
+                        help="the pipeline's linear layers through torch's F.linear (MKL), not oneDNN")
     parser.add_argument("--profile", action="store_true",
                         help="then one more run of each path with the time of every stage (front end, encoder, head, "
                              "median filter, events, glue)")
     args = parser.parse_args()
+    if args.mkl_linear:
+        from audiozoo.pipelines.sound_event_detection import _OneDnnLinear
+
+        _OneDnnLinear._available = False
     if args.threads:
         torch.set_num_threads(args.threads)
 
