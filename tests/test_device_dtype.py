@@ -210,11 +210,13 @@ def test_runner_and_hear_refuse_a_missing_device_before_any_work(no_cuda, tmp_pa
         run_inference("embed", tmp_path / "missing.csv", tmp_path / "out.h5", model="x/y", dtype="float64")
 
 
-def test_pipeline_on_a_missing_device_is_a_clear_error():
+def test_pipeline_on_a_missing_device_is_a_clear_error(converted_dir):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(runtime.DeviceUnavailableError):
+    with pytest.raises(runtime.DeviceUnavailableError, match="device cuda: this machine has"):
         pipeline("audio-classification", model=str(default_model_path()), device="cuda")
+    with pytest.raises(runtime.DeviceUnavailableError, match="device cuda:1: this machine has"):
+        pipeline("sound-event-detection", model=str(converted_dir("sed_atstf_tiny")), device="cuda:1")
 
 
 @pytest.fixture(scope="module")

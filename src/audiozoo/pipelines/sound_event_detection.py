@@ -40,7 +40,7 @@ from ..sed.postprocessing import (
     probabilities_to_events,
 )
 from ..layers.sed_head import SedHeadSettings
-from ..runtime import autocast, default_batch_size, is_compiled, resolve_dtype
+from ..runtime import autocast, check_device, default_batch_size, is_compiled, resolve_dtype
 from .audio_input import decode_audio_input, is_url, minimum_samples, name_list_items, unwrap
 
 
@@ -150,6 +150,8 @@ class SoundEventDetectionPipeline(Pipeline):
     _autocast_dtype = None
 
     def __init__(self, *args, **kwargs):
+        # before the parent moves the model there: a device this machine lacks is one clear error, not torch's
+        check_device(kwargs.get("device"))
         super().__init__(*args, **kwargs)
         if getattr(self.model.config, "sed_head", None) is None and not hasattr(self.model, "sed_head"):
             raise ValueError(
@@ -223,8 +225,8 @@ class SoundEventDetectionPipeline(Pipeline):
     def _probabilities(self, windows: torch.Tensor) -> torch.Tensor:
         """[k, window samples] -> [k, frames, classes] float32 on the CPU: one forward pass (the front end runs on
         the model's device, as it did when the whole input was moved there)."""
-        features = self.feature_extractor(list(windows.to(self.device)),
-                                          sampling_rate=self.feature_extractor.sampling_rate, return_tensors="pt")
+        features = self.feature_extractor(list(windows), sampling_rate=self.feature_extractor.sampling_rate,
+                                          return_tensors="pt", device=self.device)
         features = {key: value.to(self.device, dtype=self.dtype or value.dtype) for key, value in features.items()}
         fast = (self.device.type == "cpu" and resolve_dtype(self._autocast_dtype) == torch.float32
                 and not is_compiled(self.model) and _OneDnnLinear.available())
