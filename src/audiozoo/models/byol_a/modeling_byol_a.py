@@ -58,6 +58,16 @@ def halve_time_like_the_original(features: torch.Tensor, target_frames: int) -> 
     return features
 
 
+def max_pool_2x2(features: torch.Tensor) -> torch.Tensor:
+    """`nn.MaxPool2d(2, stride=2)` of [..., H, W] (floor mode: an odd last row or column is dropped) as two
+    element-wise maxima of strided views: the same values (a maximum is exact, and NaN propagates as in max_pool2d).
+    On the CPU, max_pool2d's kernel for NCHW tensors (which also computes the indices) takes ~20x as long: at one
+    thread 31 ms against 1.4 ms for BYOL-A's first block of a 10 s clip, [1, 64, 64, 1001]."""
+    rows, columns = features.shape[-2] // 2 * 2, features.shape[-1] // 2 * 2
+    pairs = torch.maximum(features[..., 0:rows:2, :columns], features[..., 1:rows:2, :columns])
+    return torch.maximum(pairs[..., 0::2], pairs[..., 1::2])
+
+
 class ByolAConvBlock(nn.Module):
     def __init__(self, in_channels: int, config: ByolAConfig):
         super().__init__()
@@ -66,7 +76,12 @@ class ByolAConvBlock(nn.Module):
         self.pool = nn.MaxPool2d(2, stride=2)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.pool(torch.relu(self.norm(self.conv(features))))
+        features = self.norm(self.conv(features))
+        if features.device.type != "cpu" or (torch.is_grad_enabled() and features.requires_grad):
+            # the original's order (and max_pool2d's gradient, all of it to the first maximum of a window)
+            return self.pool(torch.relu(features))
+        # inference on the CPU: the same values, ReLU after the pool (max and ReLU commute exactly), in place
+        return torch.relu_(max_pool_2x2(features))
 
 
 class ByolAPreTrainedModel(RemoteCodeSavingMixin, PreTrainedModel):
