@@ -192,11 +192,24 @@ def is_compiled(model) -> bool:
     return isinstance(forward, _CompiledForward) and not forward.failed
 
 
-# Clips (or 10 s windows) per forward pass when the caller does not say: on the CPU, convolutional models are
-# faster one clip at a time (their batched activations overflow the cache; bench/bench_batch_policy.py measures
-# it), transformers gain a little from batches; on a GPU, batches fill the device.
-CPU_BATCH_SIZE = {"audiozoo-byol-a": 1, "audiozoo-frame-mn": 1}
-DEFAULT_CPU_BATCH_SIZE = 8
+# Clips (or 10 s windows) per forward pass when the caller does not say. CPU, from `python bench/bench_batch_policy.py
+# --threads 1 2` (released sizes, 10 s clips, front end + model, 2-core AMD EPYC shared with other jobs):
+# - the conv models are fastest one clip at a time: a batch's activations leave the cache (BYOL-A's first block is
+#   16 MB a clip; 32 MB L3). One thread: BYOL-A batch 1 44 clips/s, batch 4 18, batch 16 15; frame-MobileNet 1.0
+#   19 / 17 / 11 (batch 2 within 3% of batch 1).
+# - AST (1214 tokens) is fastest at batch 1 too (one thread, batch 8 6-19% slower).
+# - the other transformers are within ~5% of batch 1 at one thread (ASiT best at 4, 8 slightly slower), and faster
+#   in batches when the two cores are busy with other work (two threads: batch 8 1.4-1.7x batch 1 for BEATs, EAT,
+#   ASiT, ~3x for ATST-Frame and fPaSST): fewer, larger operations wait less for a descheduled thread.
+# Two threads on cores busy with other jobs favour large batches for every family (the conv models too: batch 16
+# 2-3x batch 1), but run 5-15x slower than one thread; one thread is the remedy there, and at one thread the
+# sizes below hold.
+# On a GPU, batches fill the device (not measured here).
+CPU_BATCH_SIZE = {
+    "audiozoo-beats": 8, "audiozoo-beats-tokenizer": 8, "audiozoo-ast": 1, "audiozoo-eat": 8, "audiozoo-byol-a": 1,
+    "audiozoo-atst-frame": 8, "audiozoo-fpasst": 8, "audiozoo-asit": 4, "audiozoo-m2d": 8, "audiozoo-frame-mn": 1,
+}
+DEFAULT_CPU_BATCH_SIZE = 8  # a model type the table does not list
 DEFAULT_GPU_BATCH_SIZE = 32
 
 
